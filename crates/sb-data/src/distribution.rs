@@ -1,0 +1,494 @@
+//! Distribution configurations (plain serde data) and samplers.
+
+use std::path::PathBuf;
+
+use ndarray::{Array1, Array2};
+use serde::{Deserialize, Serialize};
+
+use crate::{io, toys, DataError, SbRng, TimeCourse};
+
+/// A vector given as one number for every coordinate, or in full.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum VectorSpec {
+    /// The same value in every coordinate.
+    Scalar(f64),
+    /// Every coordinate.
+    Full(Vec<f64>),
+}
+
+impl Default for VectorSpec {
+    fn default() -> Self {
+        Self::Scalar(0.0)
+    }
+}
+
+impl VectorSpec {
+    /// The vector in dimension `dim`.
+    ///
+    /// # Errors
+    /// A full vector whose length is not `dim`.
+    pub fn resolve(&self, dim: usize) -> Result<Array1<f64>, DataError> {
+        match self {
+            Self::Scalar(v) => Ok(Array1::from_elem(dim, *v)),
+            Self::Full(v) if v.len() == dim => Ok(Array1::from(v.clone())),
+            Self::Full(v) => Err(DataError::Invalid(format!(
+                "the mean has {} entries but the dimension is {dim}",
+                v.len()
+            ))),
+        }
+    }
+}
+
+/// A covariance given as a scalar (times the identity), a diagonal, or a full matrix.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MatrixSpec {
+    /// `s · I`.
+    Scalar(f64),
+    /// `diag(v)`.
+    Diagonal(Vec<f64>),
+    /// The full matrix, row by row.
+    Full(Vec<Vec<f64>>),
+}
+
+impl Default for MatrixSpec {
+    fn default() -> Self {
+        Self::Scalar(1.0)
+    }
+}
+
+impl MatrixSpec {
+    /// The matrix in dimension `dim`.
+    ///
+    /// # Errors
+    /// Wrong sizes, or an asymmetric full matrix.
+    pub fn resolve(&self, dim: usize) -> Result<Array2<f64>, DataError> {
+        match self {
+            Self::Scalar(s) => Ok(Array2::eye(dim) * *s),
+            Self::Diagonal(v) if v.len() == dim => Ok(Array2::from_diag(&Array1::from(v.clone()))),
+            Self::Diagonal(v) => Err(DataError::Invalid(format!(
+                "the covariance diagonal has {} entries but the dimension is {dim}",
+                v.len()
+            ))),
+            Self::Full(rows) => {
+                if rows.len() != dim || rows.iter().any(|r| r.len() != dim) {
+                    return Err(DataError::Invalid(format!(
+                        "the covariance must be {dim}×{dim}"
+                    )));
+                }
+                let m = Array2::from_shape_fn((dim, dim), |(i, j)| rows[i][j]);
+                for i in 0..dim {
+                    for j in 0..i {
+                        if (m[[i, j]] - m[[j, i]]).abs() > 1e-12 * (1.0 + m[[i, j]].abs()) {
+                            return Err(DataError::Invalid(format!(
+                                "the covariance is not symmetric at ({i}, {j})"
+                            )));
+                        }
+                    }
+                }
+                Ok(m)
+            }
+        }
+    }
+}
+
+/// One component of a Gaussian mixture.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Component {
+    /// Relative weight (need not sum to one over components). Defaults to 1.
+    #[serde(default = "one")]
+    pub weight: f64,
+    /// The mean, which fixes the dimension.
+    pub mean: Vec<f64>,
+    /// The covariance. Defaults to the identity.
+    #[serde(default)]
+    pub cov: MatrixSpec,
+}
+
+fn one() -> f64 {
+    1.0
+}
+fn default_noise() -> f64 {
+    0.1
+}
+fn swiss_noise() -> f64 {
+    1.0
+}
+fn circles_noise() -> f64 {
+    0.08
+}
+fn circles_factor() -> f64 {
+    0.5
+}
+fn eight_radius() -> f64 {
+    2.0 * std::f64::consts::SQRT_2
+}
+fn eight_std() -> f64 {
+    0.5 * std::f64::consts::FRAC_1_SQRT_2
+}
+
+/// A distribution to draw points from, as written in an experiment file (`kind: ...`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum Distribution {
+    /// `N(mean, cov)` in `dim` dimensions.
+    Gaussian {
+        /// Dimension.
+        dim: usize,
+        /// Mean. Defaults to 0.
+        #[serde(default)]
+        mean: VectorSpec,
+        /// Covariance. Defaults to the identity.
+        #[serde(default)]
+        cov: MatrixSpec,
+    },
+    /// A Gaussian mixture.
+    Mixture {
+        /// The components, all of one dimension.
+        components: Vec<Component>,
+    },
+    /// Two interleaving half moons (scikit-learn), scaled as in FFJORD.
+    Moons {
+        /// Standard deviation of the added noise. Defaults to 0.1.
+        #[serde(default = "default_noise")]
+        noise: f64,
+    },
+    /// The S-curve (scikit-learn), first and third coordinates.
+    Scurve {
+        /// Standard deviation of the added noise. Defaults to 0.1.
+        #[serde(default = "default_noise")]
+        noise: f64,
+    },
+    /// Eight Gaussians on a circle.
+    #[serde(rename = "8gaussians", alias = "eight_gaussians")]
+    EightGaussians {
+        /// Radius of the circle of centres. Defaults to 2√2 (FFJORD: 4/√2).
+        #[serde(default = "eight_radius")]
+        radius: f64,
+        /// Standard deviation of each component. Defaults to 0.5/√2 (FFJORD).
+        #[serde(default = "eight_std")]
+        std: f64,
+    },
+    /// FFJORD's checkerboard.
+    Checkerboard,
+    /// The Swiss roll (scikit-learn), first and third coordinates over 5.
+    SwissRoll {
+        /// Standard deviation of the added noise. Defaults to 1.0.
+        #[serde(default = "swiss_noise")]
+        noise: f64,
+    },
+    /// Two concentric circles (scikit-learn), scaled by 3.
+    Circles {
+        /// Standard deviation of the added noise. Defaults to 0.08.
+        #[serde(default = "circles_noise")]
+        noise: f64,
+        /// Ratio of the inner radius to the outer one. Defaults to 0.5.
+        #[serde(default = "circles_factor")]
+        factor: f64,
+    },
+    /// A point cloud from a `.npy`, `.npz` or `.csv` file; draws resample its rows.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The array's name inside an `.npz` archive.
+        #[serde(default)]
+        key: Option<String>,
+    },
+    /// One time of a labelled time course; draws resample its rows.
+    TimeCourse {
+        /// Points: `.npy`/`.npz`, or CSV with a time column.
+        data: PathBuf,
+        /// One label per row (`.npy`); omit for CSV with `time_column`.
+        #[serde(default)]
+        labels: Option<PathBuf>,
+        /// The CSV column holding the times.
+        #[serde(default)]
+        time_column: Option<String>,
+        /// The time (label value) to take.
+        time: f64,
+    },
+}
+
+/// A distribution ready to draw from: parameters checked, files loaded.
+#[derive(Clone, Debug)]
+pub struct Source {
+    kind: SourceKind,
+    dim: usize,
+}
+
+#[derive(Clone, Debug)]
+enum SourceKind {
+    Gaussian {
+        mean: Array1<f64>,
+        chol: Array2<f64>,
+    },
+    Mixture {
+        weights: Vec<f64>,
+        means: Vec<Array1<f64>>,
+        chols: Vec<Array2<f64>>,
+    },
+    Toy(Distribution),
+    Empirical(Array2<f64>),
+}
+
+impl Distribution {
+    /// Checks the parameters and loads files, giving something to draw from.
+    ///
+    /// # Errors
+    /// Invalid parameters (negative noise, a covariance that is not positive definite,
+    /// wrong sizes) or a file that cannot be read.
+    pub fn load(&self) -> Result<Source, DataError> {
+        let nonneg = |name: &str, v: f64| {
+            if v >= 0.0 && v.is_finite() {
+                Ok(())
+            } else {
+                Err(DataError::Invalid(format!("{name} must be ≥ 0, got {v}")))
+            }
+        };
+        let toy = |d: &Distribution| Source {
+            kind: SourceKind::Toy(d.clone()),
+            dim: 2,
+        };
+        Ok(match self {
+            Self::Gaussian { dim, mean, cov } => {
+                if *dim == 0 {
+                    return Err(DataError::Invalid("dim must be ≥ 1, got 0".into()));
+                }
+                let mean = mean.resolve(*dim)?;
+                let chol = cholesky(&cov.resolve(*dim)?)?;
+                Source {
+                    kind: SourceKind::Gaussian { mean, chol },
+                    dim: *dim,
+                }
+            }
+            Self::Mixture { components } => {
+                let Some(first) = components.first() else {
+                    return Err(DataError::Invalid("a mixture needs at least one component".into()));
+                };
+                let dim = first.mean.len();
+                let mut means = Vec::new();
+                let mut chols = Vec::new();
+                for (i, c) in components.iter().enumerate() {
+                    if c.mean.len() != dim {
+                        return Err(DataError::Invalid(format!(
+                            "component {i} has dimension {} but component 0 has {dim}",
+                            c.mean.len()
+                        )));
+                    }
+                    if !(c.weight > 0.0 && c.weight.is_finite()) {
+                        return Err(DataError::Invalid(format!(
+                            "component {i}: weight must be > 0, got {}",
+                            c.weight
+                        )));
+                    }
+                    means.push(Array1::from(c.mean.clone()));
+                    chols.push(cholesky(&c.cov.resolve(dim)?)?);
+                }
+                Source {
+                    kind: SourceKind::Mixture {
+                        weights: components.iter().map(|c| c.weight).collect(),
+                        means,
+                        chols,
+                    },
+                    dim,
+                }
+            }
+            Self::Moons { noise } | Self::Scurve { noise } | Self::SwissRoll { noise } => {
+                nonneg("noise", *noise)?;
+                toy(self)
+            }
+            Self::EightGaussians { radius, std } => {
+                nonneg("radius", *radius)?;
+                nonneg("std", *std)?;
+                toy(self)
+            }
+            Self::Circles { noise, factor } => {
+                nonneg("noise", *noise)?;
+                nonneg("factor", *factor)?;
+                toy(self)
+            }
+            Self::Checkerboard => toy(self),
+            Self::File { path, key } => {
+                let points = io::read_points(path, key.as_deref())?;
+                Source::empirical(points)
+            }
+            Self::TimeCourse {
+                data,
+                labels,
+                time_column,
+                time,
+            } => {
+                let course = TimeCourse::load(data, labels.as_deref(), time_column.as_deref())?;
+                Source::empirical(course.at(*time)?)
+            }
+        })
+    }
+}
+
+impl Source {
+    /// A source that resamples the rows of `points`.
+    pub fn empirical(points: Array2<f64>) -> Self {
+        let dim = points.ncols();
+        Self {
+            kind: SourceKind::Empirical(points),
+            dim,
+        }
+    }
+
+    /// The dimension of the points.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The points of an empirical source (a file or a time-course day), `None` otherwise.
+    pub fn points(&self) -> Option<&Array2<f64>> {
+        match &self.kind {
+            SourceKind::Empirical(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Draws `n` points, shape `(n, dim)`; empirical sources resample rows with replacement.
+    pub fn sample(&self, n: usize, rng: &mut SbRng) -> Array2<f64> {
+        let mut out = Array2::zeros((n, self.dim));
+        for mut row in out.rows_mut() {
+            match &self.kind {
+                SourceKind::Gaussian { mean, chol } => {
+                    row.assign(&gaussian_draw(mean, chol, rng));
+                }
+                SourceKind::Mixture {
+                    weights,
+                    means,
+                    chols,
+                } => {
+                    let c = rng.categorical(weights);
+                    row.assign(&gaussian_draw(&means[c], &chols[c], rng));
+                }
+                SourceKind::Toy(d) => {
+                    let p = match *d {
+                        Distribution::Moons { noise } => toys::moons(rng, noise),
+                        Distribution::Scurve { noise } => toys::scurve(rng, noise),
+                        Distribution::EightGaussians { radius, std } => {
+                            toys::eight_gaussians(rng, radius, std)
+                        }
+                        Distribution::Checkerboard => toys::checkerboard(rng),
+                        Distribution::SwissRoll { noise } => toys::swiss_roll(rng, noise),
+                        Distribution::Circles { noise, factor } => {
+                            toys::circles(rng, noise, factor)
+                        }
+                        _ => unreachable!("only 2-D toys are stored as Toy"),
+                    };
+                    row[0] = p[0];
+                    row[1] = p[1];
+                }
+                SourceKind::Empirical(points) => {
+                    row.assign(&points.row(rng.below(points.nrows())));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Distribution {
+    /// Loads and draws `n` points in one call.
+    ///
+    /// # Errors
+    /// As [`Distribution::load`].
+    pub fn sample(&self, n: usize, rng: &mut SbRng) -> Result<Array2<f64>, DataError> {
+        Ok(self.load()?.sample(n, rng))
+    }
+}
+
+fn gaussian_draw(mean: &Array1<f64>, chol: &Array2<f64>, rng: &mut SbRng) -> Array1<f64> {
+    let z = Array1::from(rng.normal_f64(mean.len()));
+    mean + &chol.dot(&z)
+}
+
+/// Lower Cholesky factor of a symmetric positive semi-definite matrix.
+///
+/// Zero pivots (a singular but semi-definite matrix) give zero columns.
+fn cholesky(a: &Array2<f64>) -> Result<Array2<f64>, DataError> {
+    let n = a.nrows();
+    let mut l = Array2::<f64>::zeros((n, n));
+    let scale = (0..n).map(|i| a[[i, i]].abs()).fold(0.0, f64::max).max(1.0);
+    for j in 0..n {
+        let d = a[[j, j]] - (0..j).map(|k| l[[j, k]] * l[[j, k]]).sum::<f64>();
+        if d < -1e-10 * scale || !d.is_finite() {
+            return Err(DataError::Invalid(
+                "the covariance is not positive semi-definite".into(),
+            ));
+        }
+        let d = d.max(0.0).sqrt();
+        l[[j, j]] = d;
+        for i in j + 1..n {
+            let s = a[[i, j]] - (0..j).map(|k| l[[i, k]] * l[[j, k]]).sum::<f64>();
+            l[[i, j]] = if d > 0.0 { s / d } else { 0.0 };
+        }
+    }
+    Ok(l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn moments(x: &Array2<f64>) -> (Array1<f64>, Array2<f64>) {
+        let n = x.nrows() as f64;
+        let mean = x.mean_axis(ndarray::Axis(0)).unwrap();
+        let c = x - &mean;
+        (mean, c.t().dot(&c) / (n - 1.0))
+    }
+
+    #[test]
+    fn gaussian_moments_match() {
+        let d = Distribution::Gaussian {
+            dim: 2,
+            mean: VectorSpec::Full(vec![1.0, -2.0]),
+            cov: MatrixSpec::Full(vec![vec![2.0, 0.6], vec![0.6, 0.5]]),
+        };
+        let x = d.sample(100_000, &mut SbRng::new(0)).unwrap();
+        let (m, c) = moments(&x);
+        assert!((m[0] - 1.0).abs() < 0.02 && (m[1] + 2.0).abs() < 0.02, "{m}");
+        assert!((c[[0, 0]] - 2.0).abs() < 0.04, "{c}");
+        assert!((c[[0, 1]] - 0.6).abs() < 0.02, "{c}");
+        assert!((c[[1, 1]] - 0.5).abs() < 0.01, "{c}");
+    }
+
+    #[test]
+    fn not_positive_definite_is_refused() {
+        let d = Distribution::Gaussian {
+            dim: 2,
+            mean: VectorSpec::Scalar(0.0),
+            cov: MatrixSpec::Full(vec![vec![1.0, 2.0], vec![2.0, 1.0]]),
+        };
+        assert!(d.load().unwrap_err().to_string().contains("positive"));
+    }
+
+    #[test]
+    fn toys_are_two_dimensional_and_centred_roughly() {
+        for d in [
+            Distribution::Moons { noise: 0.1 },
+            Distribution::Scurve { noise: 0.1 },
+            Distribution::EightGaussians {
+                radius: eight_radius(),
+                std: eight_std(),
+            },
+            Distribution::Checkerboard,
+            Distribution::SwissRoll { noise: 1.0 },
+            Distribution::Circles {
+                noise: 0.08,
+                factor: 0.5,
+            },
+        ] {
+            let x = d.sample(20_000, &mut SbRng::new(1)).unwrap();
+            let (m, c) = moments(&x);
+            assert_eq!(x.ncols(), 2);
+            assert!(m.iter().all(|v| v.abs() < 1.0), "{d:?}: mean {m}");
+            assert!(c[[0, 0]] > 0.1 && c[[1, 1]] > 0.1, "{d:?}: cov {c}");
+        }
+    }
+}

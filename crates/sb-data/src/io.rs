@@ -1,0 +1,346 @@
+//! Readers and writers for point clouds and labels: `.npy`, `.npz` and CSV.
+
+use std::fs::File;
+use std::path::Path;
+
+use ndarray::{Array1, Array2, ArrayView2, Axis, Ix1, Ix2};
+use ndarray_npy::{NpzReader, ReadNpyError, ReadNpzError, ReadableElement};
+
+use crate::DataError;
+
+/// Reads a point cloud of shape `(n, d)` from a `.npy`, `.npz` or `.csv` file.
+///
+/// `.npy` files may hold float32 or float64 arrays, 2-D or 1-D (read as `(n, 1)`).
+/// For `.npz`, `key` names the array (required when the archive holds more than one).
+/// A CSV file must have a header row and numeric columns; every column is read.
+///
+/// # Errors
+/// A missing file, an unsupported dtype or shape, an empty array, or a NaN or
+/// infinite value, each naming the file.
+pub fn read_points(path: &Path, key: Option<&str>) -> Result<Array2<f64>, DataError> {
+    let points = match extension(path).as_str() {
+        "npy" => read_npy_f64(path)?,
+        "npz" => read_npz_f64(path, key)?,
+        "csv" => read_csv(path, None)?.points,
+        other => {
+            return Err(DataError::format(
+                path,
+                format!("unsupported file type `.{other}`; expected .npy, .npz or .csv"),
+            ))
+        }
+    };
+    check_points(path, &points)?;
+    Ok(points)
+}
+
+/// Reads one label per row from a 1-D `.npy` file of integers or floats.
+///
+/// # Errors
+/// A missing file, an unsupported dtype, a non-1-D array or a non-finite label.
+pub fn read_labels(path: &Path) -> Result<Vec<f64>, DataError> {
+    let labels = read_any_1d(path)?;
+    for (row, v) in labels.iter().enumerate() {
+        if !v.is_finite() {
+            return Err(DataError::NonFinite {
+                path: path.to_path_buf(),
+                row,
+                column: 0,
+                value: *v,
+            });
+        }
+    }
+    Ok(labels)
+}
+
+/// A CSV table read as points, with an optional label column set apart.
+#[derive(Clone, Debug)]
+pub struct CsvData {
+    /// The numeric columns other than the label, shape `(n, d)`.
+    pub points: Array2<f64>,
+    /// The names of the point columns, in order.
+    pub columns: Vec<String>,
+    /// The label column's values, if one was named.
+    pub labels: Option<Vec<f64>>,
+}
+
+/// Reads a CSV file with a header row; `label_column`, if given, is split off as labels.
+///
+/// # Errors
+/// A missing file or column, a non-numeric cell (named by row and column), ragged rows,
+/// no data rows, or a non-finite value.
+pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<CsvData, DataError> {
+    let file = File::open(path).map_err(|e| io_error(path, e))?;
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(file);
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| DataError::format(path, format!("cannot read the header row: {e}")))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let label_index = match label_column {
+        Some(name) => Some(header.iter().position(|h| h == name).ok_or_else(|| {
+            DataError::format(
+                path,
+                format!("no column named `{name}`; the columns are {header:?}"),
+            )
+        })?),
+        None => None,
+    };
+    let columns: Vec<String> = header
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != label_index)
+        .map(|(_, h)| h.clone())
+        .collect();
+    if columns.is_empty() {
+        return Err(DataError::format(path, "no data columns besides the label"));
+    }
+    let mut values = Vec::new();
+    let mut labels = Vec::new();
+    let mut rows = 0usize;
+    for (row, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| DataError::format(path, format!("row {}: {e}", row + 1)))?;
+        for (col, cell) in record.iter().enumerate() {
+            let v: f64 = cell.parse().map_err(|_| {
+                DataError::format(
+                    path,
+                    format!(
+                        "row {}, column `{}`: `{cell}` is not a number",
+                        row + 1,
+                        header[col]
+                    ),
+                )
+            })?;
+            if !v.is_finite() {
+                return Err(DataError::NonFinite {
+                    path: path.to_path_buf(),
+                    row,
+                    column: col,
+                    value: v,
+                });
+            }
+            if Some(col) == label_index {
+                labels.push(v);
+            } else {
+                values.push(v);
+            }
+        }
+        rows += 1;
+    }
+    if rows == 0 {
+        return Err(DataError::Empty {
+            what: path.display().to_string(),
+        });
+    }
+    let points = Array2::from_shape_vec((rows, columns.len()), values)
+        .map_err(|e| DataError::format(path, e.to_string()))?;
+    Ok(CsvData {
+        points,
+        columns,
+        labels: label_index.map(|_| labels),
+    })
+}
+
+/// Writes a point cloud as a float32 `.npy` file, atomically (temporary file, then rename).
+///
+/// # Errors
+/// The file cannot be written.
+pub fn write_points(path: &Path, points: ArrayView2<'_, f32>) -> Result<(), DataError> {
+    let tmp = path.with_extension("npy.tmp");
+    ndarray_npy::write_npy(&tmp, &points.to_owned()).map_err(|e| io_error(path, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))
+}
+
+fn extension(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+fn io_error(path: &Path, e: impl std::fmt::Display) -> DataError {
+    DataError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+fn check_points(path: &Path, points: &Array2<f64>) -> Result<(), DataError> {
+    if points.nrows() == 0 || points.ncols() == 0 {
+        return Err(DataError::Empty {
+            what: path.display().to_string(),
+        });
+    }
+    for ((row, column), v) in points.indexed_iter() {
+        if !v.is_finite() {
+            return Err(DataError::NonFinite {
+                path: path.to_path_buf(),
+                row,
+                column,
+                value: *v,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn as_2d(a: Array2<f64>) -> Array2<f64> {
+    a
+}
+
+fn column(a: Array1<f64>) -> Array2<f64> {
+    a.insert_axis(Axis(1))
+}
+
+/// Reads a float array, trying float64 then float32, 2-D then 1-D.
+fn read_npy_f64(path: &Path) -> Result<Array2<f64>, DataError> {
+    if !path.exists() {
+        return Err(io_error(path, "no such file"));
+    }
+    if let Some(a) = try_npy::<f64, Ix2>(path)? {
+        return Ok(as_2d(a));
+    }
+    if let Some(a) = try_npy::<f32, Ix2>(path)? {
+        return Ok(a.mapv(f64::from));
+    }
+    if let Some(a) = try_npy::<f64, Ix1>(path)? {
+        return Ok(column(a));
+    }
+    if let Some(a) = try_npy::<f32, Ix1>(path)? {
+        return Ok(column(a.mapv(f64::from)));
+    }
+    Err(DataError::format(
+        path,
+        "expected a float32 or float64 array of shape (n, d) or (n,)",
+    ))
+}
+
+fn try_npy<T: ReadableElement, D: ndarray::Dimension>(
+    path: &Path,
+) -> Result<Option<ndarray::Array<T, D>>, DataError> {
+    match ndarray_npy::read_npy::<_, ndarray::Array<T, D>>(path) {
+        Ok(a) => Ok(Some(a)),
+        Err(ReadNpyError::WrongDescriptor(_) | ReadNpyError::WrongNdim(_, _)) => Ok(None),
+        Err(ReadNpyError::Io(e)) => Err(io_error(path, e)),
+        Err(e) => Err(DataError::format(path, format!("not a valid .npy file: {e}"))),
+    }
+}
+
+fn read_any_1d(path: &Path) -> Result<Vec<f64>, DataError> {
+    if !path.exists() {
+        return Err(io_error(path, "no such file"));
+    }
+    if let Some(a) = try_npy::<i64, Ix1>(path)? {
+        return Ok(a.iter().map(|&v| v as f64).collect());
+    }
+    if let Some(a) = try_npy::<i32, Ix1>(path)? {
+        return Ok(a.iter().map(|&v| f64::from(v)).collect());
+    }
+    if let Some(a) = try_npy::<f64, Ix1>(path)? {
+        return Ok(a.to_vec());
+    }
+    if let Some(a) = try_npy::<f32, Ix1>(path)? {
+        return Ok(a.iter().map(|&v| f64::from(v)).collect());
+    }
+    Err(DataError::format(
+        path,
+        "expected a 1-D array of int32, int64, float32 or float64 labels",
+    ))
+}
+
+fn read_npz_f64(path: &Path, key: Option<&str>) -> Result<Array2<f64>, DataError> {
+    let file = File::open(path).map_err(|e| io_error(path, e))?;
+    let bad = |e: ReadNpzError| DataError::format(path, format!("not a valid .npz file: {e}"));
+    let mut npz = NpzReader::new(file).map_err(bad)?;
+    let names = npz.names().map_err(bad)?;
+    let name = match key {
+        Some(k) => {
+            let k_npy = format!("{k}.npy");
+            names
+                .iter()
+                .find(|n| *n == k || **n == k_npy)
+                .cloned()
+                .ok_or_else(|| {
+                    DataError::format(path, format!("no array `{k}`; the archive holds {names:?}"))
+                })?
+        }
+        None if names.len() == 1 => names[0].clone(),
+        None => {
+            return Err(DataError::format(
+                path,
+                format!("the archive holds {names:?}; name one with `key`"),
+            ))
+        }
+    };
+    macro_rules! attempt {
+        ($t:ty, $d:ty, $conv:expr) => {
+            match npz.by_name::<ndarray::OwnedRepr<$t>, $d>(&name) {
+                Ok(a) => return Ok($conv(a)),
+                Err(ReadNpzError::Npy(ReadNpyError::WrongDescriptor(_) | ReadNpyError::WrongNdim(_, _))) => {}
+                Err(e) => return Err(bad(e)),
+            }
+        };
+    }
+    attempt!(f64, Ix2, as_2d);
+    attempt!(f32, Ix2, |a: Array2<f32>| a.mapv(f64::from));
+    attempt!(f64, Ix1, column);
+    attempt!(f32, Ix1, |a: Array1<f32>| column(a.mapv(f64::from)));
+    Err(DataError::format(
+        path,
+        format!("array `{name}` is not a float32 or float64 array of shape (n, d) or (n,)"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn npy_roundtrip_f32_and_f64() {
+        let dir = tempfile::tempdir().unwrap();
+        let p64 = dir.path().join("a.npy");
+        ndarray_npy::write_npy(&p64, &array![[1.0f64, 2.0], [3.0, 4.0]]).unwrap();
+        assert_eq!(read_points(&p64, None).unwrap(), array![[1.0, 2.0], [3.0, 4.0]]);
+        let p32 = dir.path().join("b.npy");
+        write_points(&p32, array![[1.5f32], [2.5]].view()).unwrap();
+        assert_eq!(read_points(&p32, None).unwrap(), array![[1.5], [2.5]]);
+    }
+
+    #[test]
+    fn nan_is_refused_with_its_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("nan.npy");
+        ndarray_npy::write_npy(&p, &array![[1.0f64, 2.0], [f64::NAN, 4.0]]).unwrap();
+        let e = read_points(&p, None).unwrap_err().to_string();
+        assert!(e.contains("row 1, column 0 is NaN"), "{e}");
+    }
+
+    #[test]
+    fn csv_with_label_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        std::fs::write(&p, "x,day,y\n1,0,2\n3,1,4\n").unwrap();
+        let d = read_csv(&p, Some("day")).unwrap();
+        assert_eq!(d.points, array![[1.0, 2.0], [3.0, 4.0]]);
+        assert_eq!(d.labels, Some(vec![0.0, 1.0]));
+        assert_eq!(d.columns, vec!["x", "y"]);
+        let e = read_csv(&p, Some("time")).unwrap_err().to_string();
+        assert!(e.contains("no column named `time`"), "{e}");
+    }
+
+    #[test]
+    fn csv_bad_cell_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        std::fs::write(&p, "x,y\n1,2\n3,abc\n").unwrap();
+        let e = read_csv(&p, None).unwrap_err().to_string();
+        assert!(e.contains("row 2, column `y`: `abc` is not a number"), "{e}");
+    }
+
+    #[test]
+    fn missing_file_is_named() {
+        let e = read_points(Path::new("/no/such.npy"), None).unwrap_err().to_string();
+        assert!(e.contains("/no/such.npy"), "{e}");
+    }
+}

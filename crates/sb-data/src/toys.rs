@@ -1,0 +1,73 @@
+//! The classic 2-D toy distributions, with the recipes of scikit-learn and FFJORD.
+
+use std::f64::consts::{FRAC_1_SQRT_2, PI};
+
+use crate::SbRng;
+
+/// `make_moons`: two interleaving half circles, then `2x + (-1, -0.2)` as in FFJORD's toys.
+pub(crate) fn moons(rng: &mut SbRng, noise: f64) -> [f64; 2] {
+    let theta = PI * rng.uniform();
+    let (x, y) = if rng.below(2) == 0 {
+        (theta.cos(), theta.sin())
+    } else {
+        (1.0 - theta.cos(), 0.5 - theta.sin())
+    };
+    [
+        2.0 * (x + noise * rng.normal()) - 1.0,
+        2.0 * (y + noise * rng.normal()) - 0.2,
+    ]
+}
+
+/// `make_s_curve` projected on its first and third coordinates.
+pub(crate) fn scurve(rng: &mut SbRng, noise: f64) -> [f64; 2] {
+    let t = 3.0 * PI * (rng.uniform() - 0.5);
+    let x = t.sin();
+    let z = t.signum() * (t.cos() - 1.0);
+    [x + noise * rng.normal(), z + noise * rng.normal()]
+}
+
+/// Eight Gaussians with centres evenly on a circle.
+pub(crate) fn eight_gaussians(rng: &mut SbRng, radius: f64, std: f64) -> [f64; 2] {
+    const CENTRES: [(f64, f64); 8] = [
+        (1.0, 0.0),
+        (-1.0, 0.0),
+        (0.0, 1.0),
+        (0.0, -1.0),
+        (FRAC_1_SQRT_2, FRAC_1_SQRT_2),
+        (FRAC_1_SQRT_2, -FRAC_1_SQRT_2),
+        (-FRAC_1_SQRT_2, FRAC_1_SQRT_2),
+        (-FRAC_1_SQRT_2, -FRAC_1_SQRT_2),
+    ];
+    let (cx, cy) = CENTRES[rng.below(8)];
+    [
+        radius * cx + std * rng.normal(),
+        radius * cy + std * rng.normal(),
+    ]
+}
+
+/// FFJORD's checkerboard on `[-4, 4]²`.
+pub(crate) fn checkerboard(rng: &mut SbRng) -> [f64; 2] {
+    let x1 = 4.0 * rng.uniform() - 2.0;
+    let x2 = rng.uniform() - 2.0 * rng.below(2) as f64;
+    let x2 = x2 + (x1.floor().rem_euclid(2.0));
+    [2.0 * x1, 2.0 * x2]
+}
+
+/// `make_swiss_roll` on its first and third coordinates, divided by 5 (FFJORD).
+pub(crate) fn swiss_roll(rng: &mut SbRng, noise: f64) -> [f64; 2] {
+    let t = 1.5 * PI * (1.0 + 2.0 * rng.uniform());
+    [
+        (t * t.cos() + noise * rng.normal()) / 5.0,
+        (t * t.sin() + noise * rng.normal()) / 5.0,
+    ]
+}
+
+/// `make_circles`: two concentric circles (radii 1 and `factor`), then scaled by 3 (FFJORD).
+pub(crate) fn circles(rng: &mut SbRng, noise: f64, factor: f64) -> [f64; 2] {
+    let theta = 2.0 * PI * rng.uniform();
+    let r = if rng.below(2) == 0 { 1.0 } else { factor };
+    [
+        3.0 * (r * theta.cos() + noise * rng.normal()),
+        3.0 * (r * theta.sin() + noise * rng.normal()),
+    ]
+}
