@@ -1,0 +1,39 @@
+use crate::Direction;
+
+/// Everything that can go wrong while building, training or sampling a bridge.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MethodError {
+    /// An error from candle (shapes, devices, files of weights).
+    #[error("tensor error: {0}")]
+    Candle(#[from] candle_core::Error),
+    /// An error from the data layer.
+    #[error(transparent)]
+    Data(#[from] sb_data::DataError),
+    /// A configuration value is invalid; the message names the key.
+    #[error("{0}")]
+    Config(String),
+    /// Training produced a non-finite loss or sample.
+    #[error("training diverged at pass {pass} ({direction}), step {step}: {what}")]
+    Diverged {
+        /// Zero-based pass.
+        pass: usize,
+        /// The direction the pass was training.
+        direction: Direction,
+        /// Zero-based optimizer step within the pass.
+        step: usize,
+        /// What was non-finite.
+        what: String,
+    },
+    /// Sampling produced non-finite values.
+    #[error("sampling {direction} produced non-finite values at Euler step {step}")]
+    NonFiniteSample {
+        /// The direction sampled.
+        direction: Direction,
+        /// Zero-based Euler step.
+        step: usize,
+    },
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T> = std::result::Result<T, MethodError>;

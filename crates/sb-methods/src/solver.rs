@@ -1,0 +1,130 @@
+//! The `BridgeSolver` trait: what differs between Schrödinger-bridge methods, and nothing else.
+
+use candle_core::{Device, Tensor};
+use ndarray::Array2;
+use sb_data::SbRng;
+
+use crate::sampler::{Drift, Step};
+use crate::{Direction, Result};
+
+/// Training data for one pass, made from the other direction's process.
+#[derive(Clone, Debug)]
+pub enum TrainingSet {
+    /// Ready-made regression rows: input point, input time, target (DSB's mean matching).
+    Regression {
+        /// Input points, `(rows, d)`.
+        x: Array2<f32>,
+        /// Input times, one per row.
+        t: Vec<f32>,
+        /// Regression targets, `(rows, d)`.
+        target: Array2<f32>,
+    },
+    /// Endpoint pairs of a coupling, from which each batch draws bridges (DSBM).
+    Pairs {
+        /// Points at t = 0, `(pairs, d)`.
+        x0: Array2<f32>,
+        /// Points at t = 1, `(pairs, d)`.
+        x1: Array2<f32>,
+    },
+}
+
+impl TrainingSet {
+    /// How many rows or pairs the set holds.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Regression { x, .. } => x.nrows(),
+            Self::Pairs { x0, .. } => x0.nrows(),
+        }
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One regression batch: the network at `(x, t)` is trained onto `target` by mean squared error.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    /// Input points, `(b, d)`.
+    pub x: Array2<f32>,
+    /// Input times, `(b, 1)`.
+    pub t: Array2<f32>,
+    /// Targets, `(b, d)`.
+    pub target: Array2<f32>,
+}
+
+/// What a pass gets to build its training set.
+pub struct PassContext<'a> {
+    /// The direction this pass trains.
+    pub direction: Direction,
+    /// Zero-based pass number.
+    pub pass: usize,
+    /// Fresh draws from π0, `(cache_size, d)`.
+    pub x0: &'a Array2<f32>,
+    /// Fresh draws from π1, `(cache_size, d)`.
+    pub x1: &'a Array2<f32>,
+    /// The process in the other direction: the trained network, or the reference
+    /// process when `opposite_trained` is false.
+    pub opposite: &'a dyn Drift,
+    /// Whether the other direction has been trained yet.
+    pub opposite_trained: bool,
+    /// Where tensors live.
+    pub device: &'a Device,
+}
+
+/// A Schrödinger-bridge method: how a pass makes its training data from the other
+/// direction, and what the network regresses onto.
+///
+/// The loop around it (pass schedule, Adam, EMA, clipping, NaN checks, observers) is
+/// written once, in [`crate::Trainer`]; sampling is shared too ([`crate::sampler`]).
+/// The trait is object safe: solvers travel as `Box<dyn BridgeSolver>`.
+pub trait BridgeSolver: Send + Sync {
+    /// The name in results; special cases have their own names (SGM, bridge matching,
+    /// flow matching, rectified flow) given the number of passes trained.
+    fn name(&self, passes: usize) -> String;
+
+    /// The parameters that define the method, as `(key, value)` pairs for results.
+    fn params(&self) -> Vec<(String, String)>;
+
+    /// The direction of the first pass.
+    fn first_direction(&self) -> Direction;
+
+    /// The Euler–Maruyama steps of a simulation in `direction`, in the order applied.
+    fn steps(&self, direction: Direction) -> Vec<Step>;
+
+    /// The reference process's drift, used in place of an untrained network.
+    ///
+    /// # Errors
+    /// A tensor error.
+    fn reference_drift(&self, direction: Direction, x: &Tensor, step: &Step) -> Result<Tensor>;
+
+    /// Builds the training set of a pass from the other direction's process.
+    ///
+    /// # Errors
+    /// A tensor error or a non-finite simulation.
+    fn training_set(&self, ctx: &PassContext<'_>, rng: &mut SbRng) -> Result<TrainingSet>;
+
+    /// Draws one regression batch of `size` rows for training `direction`.
+    fn batch(&self, set: &TrainingSet, direction: Direction, size: usize, rng: &mut SbRng)
+        -> Batch;
+}
+
+/// The reference process of a solver in one direction, as a [`Drift`].
+pub struct Reference<'a> {
+    /// The solver whose reference this is.
+    pub solver: &'a dyn BridgeSolver,
+    /// The direction it runs.
+    pub direction: Direction,
+}
+
+impl Drift for Reference<'_> {
+    fn drift(&self, x: &Tensor, step: &Step) -> Result<Tensor> {
+        self.solver.reference_drift(self.direction, x, step)
+    }
+}
+
+/// Draws `size` row indices uniformly with replacement from `0..len`.
+pub(crate) fn draw_rows(len: usize, size: usize, rng: &mut SbRng) -> Vec<usize> {
+    (0..size).map(|_| rng.below(len)).collect()
+}

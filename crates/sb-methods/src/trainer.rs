@@ -1,0 +1,400 @@
+//! The one training loop: pass schedule, Adam, EMA, clipping, NaN checks, observers.
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use ndarray::Array2;
+use sb_data::{SbRng, Source};
+
+use crate::net::{DriftNet, NetConfig};
+use crate::optim::{clip_grad_norm, Adam, Ema};
+use crate::sampler::{simulate, time_column, Drift, Simulation, Step};
+use crate::solver::{PassContext, Reference};
+use crate::tensor::{to_f32, to_tensor};
+use crate::{BridgeSolver, Direction, MethodError, Result, TrainConfig};
+
+/// A drift network together with the EMA of its weights, if one is kept.
+#[derive(Debug)]
+pub struct Model {
+    net: DriftNet,
+    ema: Option<Ema>,
+}
+
+impl Model {
+    /// The network.
+    pub fn net(&self) -> &DriftNet {
+        &self.net
+    }
+
+    /// The parameters used for sampling: the EMA if kept, else the live weights.
+    pub fn sampling_params(&self) -> Vec<Tensor> {
+        match &self.ema {
+            Some(e) => e.params().to_vec(),
+            None => self.net.params(),
+        }
+    }
+}
+
+impl Drift for Model {
+    fn drift(&self, x: &Tensor, step: &Step) -> Result<Tensor> {
+        let t = time_column(step.t, x.dims2()?.0, x.device())?;
+        match &self.ema {
+            Some(e) => {
+                let params: Vec<&Tensor> = e.params().iter().collect();
+                self.net.forward_with(&params, x, &t)
+            }
+            None => self.net.forward(x, &t),
+        }
+    }
+}
+
+/// What observers are told after each optimizer step.
+#[derive(Clone, Copy, Debug)]
+pub struct StepInfo {
+    /// Zero-based pass.
+    pub pass: usize,
+    /// Number of passes in the run.
+    pub passes: usize,
+    /// The direction being trained.
+    pub direction: Direction,
+    /// Zero-based step within the pass.
+    pub step: usize,
+    /// Steps per pass.
+    pub steps: usize,
+    /// The batch loss (mean squared error).
+    pub loss: f64,
+}
+
+/// What observers are told at the start and end of a pass.
+#[derive(Clone, Copy, Debug)]
+pub struct PassInfo {
+    /// Zero-based pass.
+    pub pass: usize,
+    /// Number of passes in the run.
+    pub passes: usize,
+    /// The direction trained.
+    pub direction: Direction,
+    /// Mean loss over the pass (at the end; NaN at the start).
+    pub mean_loss: f64,
+}
+
+/// Watches training. Every method has a do-nothing default.
+pub trait Observer {
+    /// A pass is starting.
+    fn pass_start(&mut self, _info: &PassInfo) {}
+    /// An optimizer step has finished.
+    fn step(&mut self, _info: &StepInfo) {}
+    /// A pass has finished.
+    fn pass_end(&mut self, _info: &PassInfo) {}
+}
+
+/// Trains a [`BridgeSolver`]'s forward and backward drifts between two data sources.
+pub struct Trainer {
+    solver: Box<dyn BridgeSolver>,
+    net: NetConfig,
+    config: TrainConfig,
+    device: Device,
+}
+
+impl Trainer {
+    /// A trainer for `solver` with networks of architecture `net`.
+    ///
+    /// # Errors
+    /// An invalid training or network configuration.
+    pub fn new(
+        solver: Box<dyn BridgeSolver>,
+        net: NetConfig,
+        config: TrainConfig,
+        device: Device,
+    ) -> Result<Self> {
+        config.validate()?;
+        net.validate()?;
+        Ok(Self {
+            solver,
+            net,
+            config,
+            device,
+        })
+    }
+
+    /// Runs every pass and returns the trained bridge.
+    ///
+    /// `pi0` and `pi1` are drawn afresh at every cache refresh; all randomness comes from `rng`.
+    ///
+    /// # Errors
+    /// Mismatched dimensions, a tensor error, or divergence (a non-finite loss or
+    /// simulation), which names the pass, direction and step.
+    pub fn train(
+        self,
+        pi0: &Source,
+        pi1: &Source,
+        rng: &mut SbRng,
+        observers: &mut [&mut dyn Observer],
+    ) -> Result<TrainedBridge> {
+        let dim = pi0.dim();
+        if pi1.dim() != dim {
+            return Err(MethodError::Config(format!(
+                "π0 has dimension {dim} but π1 has dimension {}",
+                pi1.dim()
+            )));
+        }
+        let cfg = &self.config;
+        let solver = self.solver.as_ref();
+        let mut forward: Option<Model> = None;
+        let mut backward: Option<Model> = None;
+        let mut direction = solver.first_direction();
+        for pass in 0..cfg.passes {
+            let (current, opposite) = match direction {
+                Direction::Forward => (&mut forward, &backward),
+                Direction::Backward => (&mut backward, &forward),
+            };
+            let model = match current.take() {
+                Some(m) if cfg.warm_start => m,
+                Some(m) => {
+                    m.net.reinitialize(rng)?;
+                    let ema = self.fresh_ema(&m.net)?;
+                    Model { net: m.net, ema }
+                }
+                None => {
+                    let net = DriftNet::new(&self.net, dim, &self.device, rng)?;
+                    let ema = self.fresh_ema(&net)?;
+                    Model { net, ema }
+                }
+            };
+            let reference = Reference {
+                solver,
+                direction: direction.opposite(),
+            };
+            let opposite_drift: &dyn Drift = match opposite {
+                Some(m) => m,
+                None => &reference,
+            };
+            let mut model = model;
+            let mut info = PassInfo {
+                pass,
+                passes: cfg.passes,
+                direction,
+                mean_loss: f64::NAN,
+            };
+            for o in observers.iter_mut() {
+                o.pass_start(&info);
+            }
+            let loss_sum = self.run_pass(
+                &mut model,
+                opposite_drift,
+                opposite.is_some(),
+                pi0,
+                pi1,
+                pass,
+                direction,
+                rng,
+                observers,
+            )?;
+            info.mean_loss = loss_sum / cfg.steps_per_pass as f64;
+            *current = Some(model);
+            for o in observers.iter_mut() {
+                o.pass_end(&info);
+            }
+            direction = direction.opposite();
+        }
+        Ok(TrainedBridge {
+            solver: self.solver,
+            forward,
+            backward,
+            passes: cfg.passes,
+            device: self.device,
+        })
+    }
+
+    fn fresh_ema(&self, net: &DriftNet) -> Result<Option<Ema>> {
+        self.config
+            .ema_decay
+            .map(|d| Ema::new(net.vars(), d))
+            .transpose()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_pass(
+        &self,
+        model: &mut Model,
+        opposite: &dyn Drift,
+        opposite_trained: bool,
+        pi0: &Source,
+        pi1: &Source,
+        pass: usize,
+        direction: Direction,
+        rng: &mut SbRng,
+        observers: &mut [&mut dyn Observer],
+    ) -> Result<f64> {
+        let cfg = &self.config;
+        let diverged = |step: usize, what: String| MethodError::Diverged {
+            pass,
+            direction,
+            step,
+            what,
+        };
+        let vars = model.net.vars().to_vec();
+        let mut adam = Adam::new(&vars, cfg.lr)?;
+        let refresh = cfg.refresh_every();
+        let mut set = None;
+        let mut loss_sum = 0.0;
+        for step in 0..cfg.steps_per_pass {
+            if step % refresh == 0 {
+                let x0 = to_f32(&pi0.sample(cfg.cache_size, rng));
+                let x1 = to_f32(&pi1.sample(cfg.cache_size, rng));
+                let ctx = PassContext {
+                    direction,
+                    pass,
+                    x0: &x0,
+                    x1: &x1,
+                    opposite,
+                    opposite_trained,
+                    device: &self.device,
+                };
+                set = Some(self.solver.training_set(&ctx, rng).map_err(|e| match e {
+                    MethodError::NonFiniteSample { direction: d, step: k } => diverged(
+                        step,
+                        format!("refreshing the cache, the {d} simulation became non-finite at Euler step {k}"),
+                    ),
+                    other => other,
+                })?);
+            }
+            let set = set.as_ref().expect("filled at step 0");
+            let batch = self.solver.batch(set, direction, cfg.batch_size, rng);
+            let x = to_tensor(&batch.x, &self.device)?;
+            let t = to_tensor(&batch.t, &self.device)?;
+            let target = to_tensor(&batch.target, &self.device)?;
+            let pred = model.net.forward(&x, &t)?;
+            let loss = (pred - target)?.sqr()?.mean_all()?;
+            let loss_value = f64::from(loss.to_scalar::<f32>()?);
+            if !loss_value.is_finite() {
+                return Err(diverged(step, format!("the loss is {loss_value}")));
+            }
+            let mut grads = loss.backward()?;
+            if let Some(max) = cfg.grad_clip {
+                clip_grad_norm(&vars, &mut grads, max)?;
+            }
+            adam.step(&vars, &grads)?;
+            if let Some(ema) = model.ema.as_mut() {
+                ema.update(&vars)?;
+            }
+            loss_sum += loss_value;
+            let info = StepInfo {
+                pass,
+                passes: cfg.passes,
+                direction,
+                step,
+                steps: cfg.steps_per_pass,
+                loss: loss_value,
+            };
+            for o in observers.iter_mut() {
+                o.step(&info);
+            }
+        }
+        Ok(loss_sum)
+    }
+}
+
+/// A trained bridge: the solver and its forward and backward drift networks.
+///
+/// A direction that was never trained runs the reference process.
+pub struct TrainedBridge {
+    solver: Box<dyn BridgeSolver>,
+    forward: Option<Model>,
+    backward: Option<Model>,
+    passes: usize,
+    device: Device,
+}
+
+impl TrainedBridge {
+    /// The method's name in results (e.g. `DSBM-IMF`, `SGM`).
+    pub fn name(&self) -> String {
+        self.solver.name(self.passes)
+    }
+
+    /// The solver.
+    pub fn solver(&self) -> &dyn BridgeSolver {
+        self.solver.as_ref()
+    }
+
+    /// The trained model of `direction`, if that direction was trained.
+    pub fn model(&self, direction: Direction) -> Option<&Model> {
+        match direction {
+            Direction::Forward => self.forward.as_ref(),
+            Direction::Backward => self.backward.as_ref(),
+        }
+    }
+
+    /// Transports `start` in `direction` with Euler–Maruyama (from π0 when forward, from π1
+    /// when backward). With `keep_trajectory`, every intermediate state is returned.
+    ///
+    /// # Errors
+    /// A tensor error or non-finite samples.
+    pub fn sample(
+        &self,
+        direction: Direction,
+        start: &Array2<f32>,
+        rng: &mut SbRng,
+        keep_trajectory: bool,
+    ) -> Result<Simulation> {
+        let steps = self.solver.steps(direction);
+        let reference = Reference {
+            solver: self.solver.as_ref(),
+            direction,
+        };
+        let drift: &dyn Drift = match self.model(direction) {
+            Some(m) => m,
+            None => &reference,
+        };
+        simulate(drift, &steps, direction, start, rng, keep_trajectory, &self.device)
+    }
+
+    /// Writes the sampling weights of each trained direction as `forward.safetensors` and
+    /// `backward.safetensors` in `dir`.
+    ///
+    /// # Errors
+    /// A file cannot be written.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        for d in [Direction::Forward, Direction::Backward] {
+            if let Some(m) = self.model(d) {
+                m.net.save(&m.sampling_params(), &dir.join(format!("{d}.safetensors")))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rebuilds a bridge saved by [`TrainedBridge::save`]: each direction whose file exists is
+    /// loaded, the others run the reference.
+    ///
+    /// # Errors
+    /// An unreadable or mismatched weight file.
+    pub fn load(
+        solver: Box<dyn BridgeSolver>,
+        net: &NetConfig,
+        dim: usize,
+        passes: usize,
+        dir: &Path,
+        device: Device,
+    ) -> Result<Self> {
+        let load = |d: Direction| -> Result<Option<Model>> {
+            let path = dir.join(format!("{d}.safetensors"));
+            if !path.exists() {
+                return Ok(None);
+            }
+            // Weights are overwritten by the file; the seed of the throwaway init does not matter.
+            let model = DriftNet::new(net, dim, &device, &mut SbRng::new(0))?;
+            model.load(&path)?;
+            Ok(Some(Model {
+                net: model,
+                ema: None,
+            }))
+        };
+        Ok(Self {
+            forward: load(Direction::Forward)?,
+            backward: load(Direction::Backward)?,
+            solver,
+            passes,
+            device,
+        })
+    }
+}
