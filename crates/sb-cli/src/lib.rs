@@ -1,1 +1,20 @@
-//! placeholder
+//! The `sb` command: YAML experiments to reproducible benchmark tables, and sampling with
+//! trained bridges.
+//!
+//! `main.rs` only calls [`main_with_args`]; every subcommand is a function of this library
+//! so that tests call it directly.
+//!
+//! - [`experiment`]: the experiment file (problems × methods × seeds, evaluation);
+//! - [`run`](mod@run): `sb run`, which trains, evaluates and writes a run directory;
+//! - [`sample`](mod@sample): `sb sample`, which transports points with a saved bridge;
+//! - [`results`]: result rows and the Markdown table.
+
+mod cli;
+mod error;
+pub mod experiment;
+pub mod results;
+pub mod run;
+pub mod sample;
+
+pub use cli::{main_with_args, Cli};
+pub use error::{CliError, Result};

@@ -73,8 +73,9 @@ pub struct TrainConfig {
     /// Trajectories (DSB) or endpoint pairs (DSBM) per cache. Defaults to 10 000.
     #[serde(default = "default_cache")]
     pub cache_size: usize,
-    /// Steps between cache refreshes. Defaults to one pass over the cache,
-    /// `max(1, cache_size / batch_size)`.
+    /// Steps between cache refreshes. Defaults to one pass over the training set's rows:
+    /// `cache_size / batch_size` steps for DSBM's pairs, `N` times that for DSB, whose
+    /// cache holds every step of every trajectory.
     #[serde(default)]
     pub cache_refresh: Option<usize>,
     /// Keep training the previous pass's network (true) or start each pass from fresh
@@ -106,10 +107,11 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// Steps between cache refreshes, with the default filled in.
-    pub fn refresh_every(&self) -> usize {
+    /// Steps between cache refreshes for a training set of `rows` rows, with the default
+    /// (one pass over the rows) filled in.
+    pub fn refresh_every(&self, rows: usize) -> usize {
         self.cache_refresh
-            .unwrap_or((self.cache_size / self.batch_size.max(1)).max(1))
+            .unwrap_or((rows / self.batch_size.max(1)).max(1))
     }
 
     /// Checks every value; the error names the key under `train.`.

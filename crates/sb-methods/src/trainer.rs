@@ -235,11 +235,11 @@ impl Trainer {
         };
         let vars = model.net.vars().to_vec();
         let mut adam = Adam::new(&vars, cfg.lr)?;
-        let refresh = cfg.refresh_every();
         let mut set = None;
+        let mut refresh_at = 0;
         let mut loss_sum = 0.0;
         for step in 0..cfg.steps_per_pass {
-            if step % refresh == 0 {
+            if step == refresh_at {
                 let x0 = to_f32(&pi0.sample(cfg.cache_size, rng));
                 let x1 = to_f32(&pi1.sample(cfg.cache_size, rng));
                 let ctx = PassContext {
@@ -251,13 +251,15 @@ impl Trainer {
                     opposite_trained,
                     device: &self.device,
                 };
-                set = Some(self.solver.training_set(&ctx, rng).map_err(|e| match e {
+                let fresh = self.solver.training_set(&ctx, rng).map_err(|e| match e {
                     MethodError::NonFiniteSample { direction: d, step: k } => diverged(
                         step,
                         format!("refreshing the cache, the {d} simulation became non-finite at Euler step {k}"),
                     ),
                     other => other,
-                })?);
+                })?;
+                refresh_at = step + cfg.refresh_every(fresh.len());
+                set = Some(fresh);
             }
             let set = set.as_ref().expect("filled at step 0");
             let batch = self.solver.batch(set, direction, cfg.batch_size, rng);

@@ -1,0 +1,47 @@
+use std::path::PathBuf;
+
+/// Everything the `sb` command can report to its user.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// The experiment file is malformed or holds an invalid value.
+    #[error("{file}: {message}")]
+    Config {
+        /// The experiment file.
+        file: PathBuf,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// Bad input to a subcommand (a flag's value, an input array).
+    #[error("{0}")]
+    Input(String),
+    /// Training or sampling failed.
+    #[error(transparent)]
+    Method(#[from] sb_methods::MethodError),
+    /// Data could not be loaded.
+    #[error(transparent)]
+    Data(#[from] sb_data::DataError),
+    /// A metric could not be computed.
+    #[error("evaluation: {0}")]
+    Eval(#[from] sb_eval::EvalError),
+}
+
+impl CliError {
+    pub(crate) fn io(path: &std::path::Path, e: impl std::fmt::Display) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T> = std::result::Result<T, CliError>;

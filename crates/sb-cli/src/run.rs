@@ -1,0 +1,289 @@
+//! `sb run`: train every (problem, method, seed) of an experiment and write a run directory.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::Device;
+use ndarray::Array2;
+use sb_data::{SbRng, Source};
+use sb_methods::tensor::to_f32;
+use sb_methods::{Direction, Observer, PassInfo, TrainedBridge, Trainer};
+use serde::{Deserialize, Serialize};
+
+use crate::experiment::{EvalConfig, Experiment, Metric, MethodEntry, Problem};
+use crate::results::{markdown, Row};
+use crate::{CliError, Result};
+
+/// What a saved model needs to be rebuilt by `sb sample`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// The method's name in results.
+    pub method: String,
+    /// The benchmark it was trained on.
+    pub benchmark: String,
+    /// The reference's σ.
+    pub sigma: f64,
+    /// The dimension of the points.
+    pub dim: usize,
+    /// The seed it was trained with.
+    pub seed: u64,
+    /// The number of passes trained.
+    pub passes: usize,
+    /// The solver, its networks and schedule, as in the experiment file.
+    pub entry: MethodEntry,
+}
+
+/// Options of `sb run`.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The run directory; defaults to `runs/<name>` (or `runs/<name>-2`, … if taken).
+    pub out: Option<PathBuf>,
+    /// Run this seed only, instead of the file's seeds.
+    pub seed: Option<u64>,
+    /// No progress lines.
+    pub quiet: bool,
+}
+
+/// Prints one line per finished pass to standard error.
+struct PassLines {
+    prefix: String,
+}
+
+impl Observer for PassLines {
+    fn pass_end(&mut self, info: &PassInfo) {
+        eprintln!(
+            "{} pass {}/{} ({}) mean loss {:.5}",
+            self.prefix,
+            info.pass + 1,
+            info.passes,
+            info.direction,
+            info.mean_loss
+        );
+    }
+}
+
+/// Runs an experiment file; returns the run directory and the result rows.
+///
+/// Nothing already written is overwritten: the default directory gets a numeric suffix if
+/// taken, and an explicit `--out` must not already hold results.
+///
+/// # Errors
+/// An invalid experiment, unreadable data, divergence, or a file that cannot be written.
+pub fn run(path: &Path, options: &RunOptions) -> Result<(PathBuf, Vec<Row>)> {
+    let mut exp = Experiment::load(path)?;
+    if let Some(seed) = options.seed {
+        exp.seeds = vec![seed];
+    }
+    let sources = load_sources(&exp, path)?;
+    let out = prepare_out_dir(&exp.name, options.out.as_deref())?;
+    write_atomic(&out.join("config.yaml"), exp.to_yaml().as_bytes())?;
+    let mut rows = Vec::new();
+    for (problem, (pi0, pi1)) in exp.problems.iter().zip(&sources) {
+        for entry in &exp.methods {
+            for &seed in &exp.seeds {
+                let new_rows =
+                    run_one(problem, pi0, pi1, entry, seed, &exp.eval, &out, options.quiet)?;
+                rows.extend(new_rows);
+                // Results so far are always on disk, so a later failure loses nothing.
+                write_results(&out, &rows)?;
+            }
+        }
+    }
+    Ok((out, rows))
+}
+
+fn load_sources(exp: &Experiment, file: &Path) -> Result<Vec<(Source, Source)>> {
+    exp.problems
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let load = |key: &str, d: &sb_data::Distribution| {
+                d.load().map_err(|e| CliError::Config {
+                    file: file.to_path_buf(),
+                    message: format!("problems[{i}].{key}: {e}"),
+                })
+            };
+            let (pi0, pi1) = (load("pi0", &p.pi0)?, load("pi1", &p.pi1)?);
+            if pi0.dim() != pi1.dim() {
+                return Err(CliError::Config {
+                    file: file.to_path_buf(),
+                    message: format!(
+                        "problems[{i}]: pi0 has dimension {} but pi1 has dimension {}",
+                        pi0.dim(),
+                        pi1.dim()
+                    ),
+                });
+            }
+            Ok((pi0, pi1))
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_one(
+    problem: &Problem,
+    pi0: &Source,
+    pi1: &Source,
+    entry: &MethodEntry,
+    seed: u64,
+    eval: &EvalConfig,
+    out: &Path,
+    quiet: bool,
+) -> Result<Vec<Row>> {
+    let start = Instant::now();
+    let solver = entry.method.build(problem.sigma)?;
+    let passes = entry.train.passes;
+    let method = entry.label.clone().unwrap_or_else(|| solver.name(passes));
+    let mut params: BTreeMap<String, String> = solver.params().into_iter().collect();
+    params.insert("sigma".into(), problem.sigma.to_string());
+    params.insert("passes".into(), passes.to_string());
+    params.insert("steps_per_pass".into(), entry.train.steps_per_pass.to_string());
+    params.insert("batch_size".into(), entry.train.batch_size.to_string());
+    params.insert("lr".into(), entry.train.lr.to_string());
+    params.insert("hidden".into(), format!("{:?}", entry.net.hidden));
+    let trainer = Trainer::new(solver, entry.net.clone(), entry.train.clone(), Device::Cpu)?;
+    // Stream 0 trains; stream 1 evaluates, so evaluation draws never shift training.
+    let mut rng = SbRng::stream(seed, 0);
+    let mut lines = PassLines {
+        prefix: format!("[{} / {method} / seed {seed}]", problem.name),
+    };
+    let mut observers: Vec<&mut dyn Observer> = Vec::new();
+    if !quiet {
+        observers.push(&mut lines);
+    }
+    let bridge = trainer.train(pi0, pi1, &mut rng, &mut observers)?;
+
+    let mut eval_rng = SbRng::stream(seed, 1);
+    let n = eval.samples;
+    let start0 = to_f32(&pi0.sample(n, &mut eval_rng));
+    let start1 = to_f32(&pi1.sample(n, &mut eval_rng));
+    let true0 = pi0.sample(n, &mut eval_rng);
+    let true1 = pi1.sample(n, &mut eval_rng);
+    let forward = bridge.sample(Direction::Forward, &start0, &mut eval_rng, false)?;
+    let backward = bridge.sample(Direction::Backward, &start1, &mut eval_rng, false)?;
+
+    let model_dir = out
+        .join("models")
+        .join(slug(&problem.name))
+        .join(slug(&method))
+        .join(format!("seed{seed}"));
+    std::fs::create_dir_all(&model_dir).map_err(|e| CliError::io(&model_dir, e))?;
+    save_model(&bridge, problem, entry, &method, seed, pi0.dim(), &model_dir)?;
+    sb_data::write_points(&model_dir.join("forward.npy"), forward.end().view())?;
+    sb_data::write_points(&model_dir.join("backward.npy"), backward.end().view())?;
+
+    let mut values = Vec::new();
+    for (direction, generated, truth) in [
+        (Direction::Forward, forward.end(), &true1),
+        (Direction::Backward, backward.end(), &true0),
+    ] {
+        for &metric in &eval.metrics {
+            let v = evaluate(metric, generated, truth, eval.mmd_bandwidth)?;
+            values.push((format!("{}_{direction}", metric.as_str()), v));
+        }
+    }
+    let wall_s = start.elapsed().as_secs_f64();
+    if !quiet {
+        let summary: Vec<String> = values.iter().map(|(k, v)| format!("{k} = {v:.4}")).collect();
+        eprintln!(
+            "[{} / {method} / seed {seed}] {} ({wall_s:.1} s)",
+            problem.name,
+            summary.join(", ")
+        );
+    }
+    Ok(values
+        .into_iter()
+        .map(|(metric, value)| Row {
+            benchmark: problem.name.clone(),
+            method: method.clone(),
+            params: params.clone(),
+            metric,
+            value,
+            seed,
+            wall_s,
+        })
+        .collect())
+}
+
+fn evaluate(metric: Metric, generated: &Array2<f32>, truth: &Array2<f64>, h: f64) -> Result<f64> {
+    let g = generated.mapv(f64::from);
+    Ok(match metric {
+        Metric::W2 => sb_eval::w2_equal(g.view(), truth.view())?,
+        Metric::W1 => sb_eval::w1_equal(g.view(), truth.view())?,
+        Metric::Mmd => sb_eval::mmd_rbf(g.view(), truth.view(), h)?,
+    })
+}
+
+fn save_model(
+    bridge: &TrainedBridge,
+    problem: &Problem,
+    entry: &MethodEntry,
+    method: &str,
+    seed: u64,
+    dim: usize,
+    dir: &Path,
+) -> Result<()> {
+    bridge.save(dir)?;
+    let spec = ModelSpec {
+        method: method.to_string(),
+        benchmark: problem.name.clone(),
+        sigma: problem.sigma,
+        dim,
+        seed,
+        passes: entry.train.passes,
+        entry: entry.clone(),
+    };
+    let yaml = serde_yaml::to_string(&spec).expect("plain data serialises");
+    write_atomic(&dir.join("model.yaml"), yaml.as_bytes())
+}
+
+fn write_results(out: &Path, rows: &[Row]) -> Result<()> {
+    let json = serde_json::to_string_pretty(rows).expect("rows serialise");
+    write_atomic(&out.join("results.json"), json.as_bytes())?;
+    write_atomic(&out.join("results.md"), markdown(rows).as_bytes())
+}
+
+/// Writes a file through a temporary file and a rename, so a reader never sees half of it.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| CliError::io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| CliError::io(&tmp, e))?;
+    f.sync_all().map_err(|e| CliError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| CliError::io(path, e))
+}
+
+fn prepare_out_dir(name: &str, out: Option<&Path>) -> Result<PathBuf> {
+    let dir = match out {
+        Some(dir) => {
+            if dir.join("results.json").exists() {
+                return Err(CliError::Input(format!(
+                    "{} already holds results (results.json); choose another --out",
+                    dir.display()
+                )));
+            }
+            dir.to_path_buf()
+        }
+        None => {
+            let base = Path::new("runs").join(slug(name));
+            let mut dir = base.clone();
+            let mut k = 2;
+            while dir.exists() {
+                dir = PathBuf::from(format!("{}-{k}", base.display()));
+                k += 1;
+            }
+            dir
+        }
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| CliError::io(&dir, e))?;
+    Ok(dir)
+}
+
+/// A file-name-safe version of a name: letters, digits, `-`, `_`, `.`; others become `-`.
+pub fn slug(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' })
+        .collect()
+}

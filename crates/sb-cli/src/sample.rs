@@ -1,0 +1,139 @@
+//! `sb sample`: transport points with a trained bridge.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use sb_data::SbRng;
+use sb_methods::{Direction, MethodConfig, TrainedBridge};
+
+use crate::run::ModelSpec;
+use crate::{CliError, Result};
+
+/// Options of `sb sample`.
+#[derive(Clone, Debug)]
+pub struct SampleOptions {
+    /// A run directory (or one model directory inside it).
+    pub run_dir: PathBuf,
+    /// Which model of the run, as a path relative to `run_dir/models` (needed when the run
+    /// holds several).
+    pub model: Option<PathBuf>,
+    /// Forward (from π0) or backward (from π1).
+    pub direction: Direction,
+    /// The starting points (`.npy`, `.npz` or `.csv`).
+    pub from: PathBuf,
+    /// Where to write the transported points (`.npy`, float32).
+    pub out: PathBuf,
+    /// Euler–Maruyama steps; defaults to the trained number.
+    pub steps: Option<usize>,
+    /// Seed of the noise. Defaults to 0.
+    pub seed: u64,
+}
+
+/// Finds every model directory (one holding `model.yaml`) under `dir`, sorted.
+pub fn find_models(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        if d.join("model.yaml").is_file() {
+            found.push(d.clone());
+        }
+        if let Ok(entries) = std::fs::read_dir(&d) {
+            for e in entries.flatten() {
+                if e.path().is_dir() {
+                    stack.push(e.path());
+                }
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn choose_model(opts: &SampleOptions) -> Result<PathBuf> {
+    if let Some(m) = &opts.model {
+        let dir = opts.run_dir.join("models").join(m);
+        if dir.join("model.yaml").is_file() {
+            return Ok(dir);
+        }
+        return Err(CliError::Input(format!(
+            "{}: no model.yaml there; --model is a path under {}",
+            dir.display(),
+            opts.run_dir.join("models").display()
+        )));
+    }
+    let models = find_models(&opts.run_dir);
+    match models.len() {
+        1 => Ok(models.into_iter().next().expect("one")),
+        0 => Err(CliError::Input(format!(
+            "{}: no trained model (model.yaml) found; pass the directory written by `sb run`",
+            opts.run_dir.display()
+        ))),
+        _ => {
+            let base = opts.run_dir.join("models");
+            let names: Vec<String> = models
+                .iter()
+                .map(|m| m.strip_prefix(&base).unwrap_or(m).display().to_string())
+                .collect();
+            Err(CliError::Input(format!(
+                "{} holds {} models; choose one with --model, one of: {}",
+                opts.run_dir.display(),
+                names.len(),
+                names.join(", ")
+            )))
+        }
+    }
+}
+
+/// Transports the points of `opts.from` and writes them to `opts.out`; returns the model used.
+///
+/// # Errors
+/// No or several models, unreadable files, a dimension mismatch, or an invalid `--steps`.
+pub fn sample(opts: &SampleOptions) -> Result<PathBuf> {
+    let dir = choose_model(opts)?;
+    let spec_path = dir.join("model.yaml");
+    let text = std::fs::read_to_string(&spec_path).map_err(|e| CliError::io(&spec_path, e))?;
+    let spec: ModelSpec = serde_yaml::from_str(&text).map_err(|e| CliError::Config {
+        file: spec_path.clone(),
+        message: e.to_string(),
+    })?;
+    let mut method = spec.entry.method.clone();
+    if let Some(n) = opts.steps {
+        if n == 0 {
+            return Err(CliError::Input("--steps must be ≥ 1, got 0".into()));
+        }
+        match &mut method {
+            MethodConfig::Dsbm(c) => c.num_steps = n,
+            MethodConfig::Dsb(c) if c.num_steps == n => {}
+            MethodConfig::Dsb(c) => {
+                return Err(CliError::Input(format!(
+                    "--steps {n}: DSB's networks are tied to the time grid they were trained on (N = {}); \
+                     only DSBM can sample with another number of steps",
+                    c.num_steps
+                )))
+            }
+        }
+    }
+    let solver = method.build(spec.sigma)?;
+    let bridge = TrainedBridge::load(
+        solver,
+        &spec.entry.net,
+        spec.dim,
+        spec.passes,
+        &dir,
+        Device::Cpu,
+    )?;
+    let points = sb_data::read_points(&opts.from, None)?;
+    if points.ncols() != spec.dim {
+        return Err(CliError::Input(format!(
+            "{}: points have dimension {} but the model was trained in dimension {}",
+            opts.from.display(),
+            points.ncols(),
+            spec.dim
+        )));
+    }
+    let start = sb_methods::tensor::to_f32(&points);
+    let mut rng = SbRng::stream(opts.seed, 2);
+    let sim = bridge.sample(opts.direction, &start, &mut rng, false)?;
+    sb_data::write_points(&opts.out, sim.end().view())?;
+    Ok(dir)
+}

@@ -1,0 +1,34 @@
+/// Why a metric cannot be computed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvalError {
+    /// An input holds no points.
+    #[error("{0} holds no points")]
+    EmptyInput(&'static str),
+    /// Inputs have incompatible shapes.
+    #[error("shape mismatch: {0}")]
+    ShapeMismatch(String),
+    /// An input holds NaN or infinity.
+    #[error("{what} holds a non-finite value at row {row}")]
+    NonFinite {
+        /// Which input.
+        what: &'static str,
+        /// Zero-based row.
+        row: usize,
+    },
+}
+
+pub(crate) fn check_cloud(
+    what: &'static str,
+    x: ndarray::ArrayView2<'_, f64>,
+) -> Result<(), EvalError> {
+    if x.nrows() == 0 || x.ncols() == 0 {
+        return Err(EvalError::EmptyInput(what));
+    }
+    for (row, r) in x.rows().into_iter().enumerate() {
+        if r.iter().any(|v| !v.is_finite()) {
+            return Err(EvalError::NonFinite { what, row });
+        }
+    }
+    Ok(())
+}
