@@ -121,7 +121,11 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
                 steps,
                 seed,
             })?;
-            eprintln!("wrote {} with the model in {}", out.display(), used.display());
+            eprintln!(
+                "wrote {} with the model in {}",
+                out.display(),
+                used.display()
+            );
         }
     }
     Ok(())

@@ -163,7 +163,10 @@ impl Experiment {
             return Err(bad("methods must list at least one method".into()));
         }
         if self.eval.samples < 2 {
-            return Err(bad(format!("eval.samples must be ≥ 2, got {}", self.eval.samples)));
+            return Err(bad(format!(
+                "eval.samples must be ≥ 2, got {}",
+                self.eval.samples
+            )));
         }
         if !(self.eval.mmd_bandwidth > 0.0 && self.eval.mmd_bandwidth.is_finite()) {
             return Err(bad(format!(
@@ -173,17 +176,27 @@ impl Experiment {
         }
         for (i, p) in self.problems.iter().enumerate() {
             if !(p.sigma >= 0.0 && p.sigma.is_finite()) {
-                return Err(bad(format!("problems[{i}].sigma must be ≥ 0, got {}", p.sigma)));
+                return Err(bad(format!(
+                    "problems[{i}].sigma must be ≥ 0, got {}",
+                    p.sigma
+                )));
             }
             for (j, m) in self.methods.iter().enumerate() {
-                m.method
-                    .build(p.sigma)
-                    .map_err(|e| bad(format!("methods[{j}].{e} (with problems[{i}].sigma = {})", p.sigma)))?;
+                m.method.build(p.sigma).map_err(|e| {
+                    bad(format!(
+                        "methods[{j}].{e} (with problems[{i}].sigma = {})",
+                        p.sigma
+                    ))
+                })?;
             }
         }
         for (j, m) in self.methods.iter().enumerate() {
-            m.train.validate().map_err(|e| bad(format!("methods[{j}].{e}")))?;
-            m.net.validate().map_err(|e| bad(format!("methods[{j}].{e}")))?;
+            m.train
+                .validate()
+                .map_err(|e| bad(format!("methods[{j}].{e}")))?;
+            m.net
+                .validate()
+                .map_err(|e| bad(format!("methods[{j}].{e}")))?;
         }
         Ok(())
     }
@@ -220,8 +233,13 @@ methods:
 
     #[test]
     fn unknown_key_names_the_file_and_the_key() {
-        let text = GOOD.replace("first_coupling: reference", "first_coupling: reference, lr: 3");
-        let e = Experiment::parse(&text, Path::new("x.yaml")).unwrap_err().to_string();
+        let text = GOOD.replace(
+            "first_coupling: reference",
+            "first_coupling: reference, lr: 3",
+        );
+        let e = Experiment::parse(&text, Path::new("x.yaml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("x.yaml: "), "{e}");
         assert!(e.contains("unknown field `lr`"), "{e}");
     }
@@ -229,7 +247,9 @@ methods:
     #[test]
     fn negative_sigma_is_refused() {
         let text = GOOD.replace("sigma: 1.0", "sigma: -1.0");
-        let e = Experiment::parse(&text, Path::new("x.yaml")).unwrap_err().to_string();
+        let e = Experiment::parse(&text, Path::new("x.yaml"))
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "x.yaml: problems[0].sigma must be ≥ 0, got -1");
     }
 }

@@ -12,7 +12,7 @@ use sb_methods::tensor::to_f32;
 use sb_methods::{Direction, Observer, PassInfo, TrainedBridge, Trainer};
 use serde::{Deserialize, Serialize};
 
-use crate::experiment::{EvalConfig, Experiment, Metric, MethodEntry, Problem};
+use crate::experiment::{EvalConfig, Experiment, MethodEntry, Metric, Problem};
 use crate::results::{markdown, Row};
 use crate::{CliError, Result};
 
@@ -84,8 +84,16 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<(PathBuf, Vec<Row>)> {
     for (problem, (pi0, pi1)) in exp.problems.iter().zip(&sources) {
         for entry in &exp.methods {
             for &seed in &exp.seeds {
-                let new_rows =
-                    run_one(problem, pi0, pi1, entry, seed, &exp.eval, &out, options.quiet)?;
+                let new_rows = run_one(
+                    problem,
+                    pi0,
+                    pi1,
+                    entry,
+                    seed,
+                    &exp.eval,
+                    &out,
+                    options.quiet,
+                )?;
                 rows.extend(new_rows);
                 // Results so far are always on disk, so a later failure loses nothing.
                 write_results(&out, &rows)?;
@@ -140,7 +148,10 @@ fn run_one(
     let mut params: BTreeMap<String, String> = solver.params().into_iter().collect();
     params.insert("sigma".into(), problem.sigma.to_string());
     params.insert("passes".into(), passes.to_string());
-    params.insert("steps_per_pass".into(), entry.train.steps_per_pass.to_string());
+    params.insert(
+        "steps_per_pass".into(),
+        entry.train.steps_per_pass.to_string(),
+    );
     params.insert("batch_size".into(), entry.train.batch_size.to_string());
     params.insert("lr".into(), entry.train.lr.to_string());
     params.insert("hidden".into(), format!("{:?}", entry.net.hidden));
@@ -171,7 +182,15 @@ fn run_one(
         .join(slug(&method))
         .join(format!("seed{seed}"));
     std::fs::create_dir_all(&model_dir).map_err(|e| CliError::io(&model_dir, e))?;
-    save_model(&bridge, problem, entry, &method, seed, pi0.dim(), &model_dir)?;
+    save_model(
+        &bridge,
+        problem,
+        entry,
+        &method,
+        seed,
+        pi0.dim(),
+        &model_dir,
+    )?;
     sb_data::write_points(&model_dir.join("forward.npy"), forward.end().view())?;
     sb_data::write_points(&model_dir.join("backward.npy"), backward.end().view())?;
 
@@ -187,7 +206,10 @@ fn run_one(
     }
     let wall_s = start.elapsed().as_secs_f64();
     if !quiet {
-        let summary: Vec<String> = values.iter().map(|(k, v)| format!("{k} = {v:.4}")).collect();
+        let summary: Vec<String> = values
+            .iter()
+            .map(|(k, v)| format!("{k} = {v:.4}"))
+            .collect();
         eprintln!(
             "[{} / {method} / seed {seed}] {} ({wall_s:.1} s)",
             problem.name,
@@ -284,6 +306,12 @@ fn prepare_out_dir(name: &str, out: Option<&Path>) -> Result<PathBuf> {
 /// A file-name-safe version of a name: letters, digits, `-`, `_`, `.`; others become `-`.
 pub fn slug(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect()
 }

@@ -266,7 +266,9 @@ impl Distribution {
             }
             Self::Mixture { components } => {
                 let Some(first) = components.first() else {
-                    return Err(DataError::Invalid("a mixture needs at least one component".into()));
+                    return Err(DataError::Invalid(
+                        "a mixture needs at least one component".into(),
+                    ));
                 };
                 let dim = first.mean.len();
                 let mut means = Vec::new();
@@ -452,7 +454,10 @@ mod tests {
         };
         let x = d.sample(100_000, &mut SbRng::new(0)).unwrap();
         let (m, c) = moments(&x);
-        assert!((m[0] - 1.0).abs() < 0.02 && (m[1] + 2.0).abs() < 0.02, "{m}");
+        assert!(
+            (m[0] - 1.0).abs() < 0.02 && (m[1] + 2.0).abs() < 0.02,
+            "{m}"
+        );
         assert!((c[[0, 0]] - 2.0).abs() < 0.04, "{c}");
         assert!((c[[0, 1]] - 0.6).abs() < 0.02, "{c}");
         assert!((c[[1, 1]] - 0.5).abs() < 0.01, "{c}");

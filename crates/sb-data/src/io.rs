@@ -70,7 +70,9 @@ pub struct CsvData {
 /// no data rows, or a non-finite value.
 pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<CsvData, DataError> {
     let file = File::open(path).map_err(|e| io_error(path, e))?;
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(file);
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(file);
     let header: Vec<String> = reader
         .headers()
         .map_err(|e| DataError::format(path, format!("cannot read the header row: {e}")))?
@@ -99,7 +101,8 @@ pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<CsvData, Data
     let mut labels = Vec::new();
     let mut rows = 0usize;
     for (row, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| DataError::format(path, format!("row {}: {e}", row + 1)))?;
+        let record =
+            record.map_err(|e| DataError::format(path, format!("row {}: {e}", row + 1)))?;
         for (col, cell) in record.iter().enumerate() {
             let v: f64 = cell.parse().map_err(|_| {
                 DataError::format(
@@ -222,7 +225,10 @@ fn try_npy<T: ReadableElement, D: ndarray::Dimension>(
         Ok(a) => Ok(Some(a)),
         Err(ReadNpyError::WrongDescriptor(_) | ReadNpyError::WrongNdim(_, _)) => Ok(None),
         Err(ReadNpyError::Io(e)) => Err(io_error(path, e)),
-        Err(e) => Err(DataError::format(path, format!("not a valid .npy file: {e}"))),
+        Err(e) => Err(DataError::format(
+            path,
+            format!("not a valid .npy file: {e}"),
+        )),
     }
 }
 
@@ -276,7 +282,9 @@ fn read_npz_f64(path: &Path, key: Option<&str>) -> Result<Array2<f64>, DataError
         ($t:ty, $d:ty, $conv:expr) => {
             match npz.by_name::<ndarray::OwnedRepr<$t>, $d>(&name) {
                 Ok(a) => return Ok($conv(a)),
-                Err(ReadNpzError::Npy(ReadNpyError::WrongDescriptor(_) | ReadNpyError::WrongNdim(_, _))) => {}
+                Err(ReadNpzError::Npy(
+                    ReadNpyError::WrongDescriptor(_) | ReadNpyError::WrongNdim(_, _),
+                )) => {}
                 Err(e) => return Err(bad(e)),
             }
         };
@@ -301,7 +309,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p64 = dir.path().join("a.npy");
         ndarray_npy::write_npy(&p64, &array![[1.0f64, 2.0], [3.0, 4.0]]).unwrap();
-        assert_eq!(read_points(&p64, None).unwrap(), array![[1.0, 2.0], [3.0, 4.0]]);
+        assert_eq!(
+            read_points(&p64, None).unwrap(),
+            array![[1.0, 2.0], [3.0, 4.0]]
+        );
         let p32 = dir.path().join("b.npy");
         write_points(&p32, array![[1.5f32], [2.5]].view()).unwrap();
         assert_eq!(read_points(&p32, None).unwrap(), array![[1.5], [2.5]]);
@@ -335,12 +346,17 @@ mod tests {
         let p = dir.path().join("t.csv");
         std::fs::write(&p, "x,y\n1,2\n3,abc\n").unwrap();
         let e = read_csv(&p, None).unwrap_err().to_string();
-        assert!(e.contains("row 2, column `y`: `abc` is not a number"), "{e}");
+        assert!(
+            e.contains("row 2, column `y`: `abc` is not a number"),
+            "{e}"
+        );
     }
 
     #[test]
     fn missing_file_is_named() {
-        let e = read_points(Path::new("/no/such.npy"), None).unwrap_err().to_string();
+        let e = read_points(Path::new("/no/such.npy"), None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/no/such.npy"), "{e}");
     }
 }

@@ -119,11 +119,8 @@ mod tests {
 
     #[test]
     fn picks_days_and_lists_times() {
-        let tc = TimeCourse::new(
-            array![[0.0], [1.0], [2.0], [3.0]],
-            vec![0.0, 2.5, 0.0, 2.5],
-        )
-        .unwrap();
+        let tc =
+            TimeCourse::new(array![[0.0], [1.0], [2.0], [3.0]], vec![0.0, 2.5, 0.0, 2.5]).unwrap();
         assert_eq!(tc.times(), vec![0.0, 2.5]);
         assert_eq!(tc.at(2.5).unwrap(), array![[1.0], [3.0]]);
         let e = tc.at(1.0).unwrap_err().to_string();

@@ -23,7 +23,9 @@ pub fn mmd_rbf(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>, h: f64) -> Result
         )));
     }
     if !(h > 0.0 && h.is_finite()) {
-        return Err(EvalError::ShapeMismatch(format!("bandwidth must be > 0, got {h}")));
+        return Err(EvalError::ShapeMismatch(format!(
+            "bandwidth must be > 0, got {h}"
+        )));
     }
     let mean_k = |x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>| {
         let mut s = 0.0;

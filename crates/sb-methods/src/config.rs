@@ -23,7 +23,9 @@ impl MethodConfig {
     /// Invalid parameters, named by key.
     pub fn build(&self, sigma: f64) -> Result<Box<dyn BridgeSolver>> {
         if !(sigma >= 0.0 && sigma.is_finite()) {
-            return Err(MethodError::Config(format!("sigma must be ≥ 0, got {sigma}")));
+            return Err(MethodError::Config(format!(
+                "sigma must be ≥ 0, got {sigma}"
+            )));
         }
         Ok(match self {
             Self::Dsb(c) => Box::new(Dsb::new(c, sigma)?),
@@ -121,7 +123,9 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<()> {
         let positive = |key: &str, v: usize| {
             if v == 0 {
-                Err(MethodError::Config(format!("train.{key} must be ≥ 1, got 0")))
+                Err(MethodError::Config(format!(
+                    "train.{key} must be ≥ 1, got 0"
+                )))
             } else {
                 Ok(())
             }
@@ -134,7 +138,10 @@ impl TrainConfig {
             positive("cache_refresh", r)?;
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(MethodError::Config(format!("train.lr must be > 0, got {}", self.lr)));
+            return Err(MethodError::Config(format!(
+                "train.lr must be > 0, got {}",
+                self.lr
+            )));
         }
         if let Some(d) = self.ema_decay {
             if !(d > 0.0 && d < 1.0) {
@@ -145,7 +152,9 @@ impl TrainConfig {
         }
         if let Some(c) = self.grad_clip {
             if !(c > 0.0 && c.is_finite()) {
-                return Err(MethodError::Config(format!("train.grad_clip must be > 0, got {c}")));
+                return Err(MethodError::Config(format!(
+                    "train.grad_clip must be > 0, got {c}"
+                )));
             }
         }
         Ok(())

@@ -15,8 +15,8 @@
 
 use candle_core::Tensor;
 use ndarray::{concatenate, Array2, Axis};
-use serde::{Deserialize, Serialize};
 use sb_data::SbRng;
+use serde::{Deserialize, Serialize};
 
 use crate::sampler::{simulate, Step};
 use crate::solver::{draw_rows, Batch, BridgeSolver, PassContext, TrainingSet};
@@ -206,7 +206,15 @@ impl BridgeSolver for Dsb {
             Direction::Forward => ctx.x0,
             Direction::Backward => ctx.x1,
         };
-        let sim = simulate(ctx.opposite, &gen_steps, generating, start, rng, true, ctx.device)?;
+        let sim = simulate(
+            ctx.opposite,
+            &gen_steps,
+            generating,
+            start,
+            rng,
+            true,
+            ctx.device,
+        )?;
         let n = gen_steps.len();
         let mut xs = Vec::with_capacity(n);
         let mut ts = Vec::with_capacity(n * start.nrows());
@@ -234,7 +242,13 @@ impl BridgeSolver for Dsb {
         })
     }
 
-    fn batch(&self, set: &TrainingSet, _direction: Direction, size: usize, rng: &mut SbRng) -> Batch {
+    fn batch(
+        &self,
+        set: &TrainingSet,
+        _direction: Direction,
+        size: usize,
+        rng: &mut SbRng,
+    ) -> Batch {
         let TrainingSet::Regression { x, t, target } = set else {
             unreachable!("DSB builds regression sets");
         };
@@ -264,7 +278,14 @@ mod tests {
 
     #[test]
     fn steps_cover_the_grid_in_both_directions() {
-        let dsb = Dsb::new(&DsbConfig { num_steps: 4, ..DsbConfig::default() }, 1.0).unwrap();
+        let dsb = Dsb::new(
+            &DsbConfig {
+                num_steps: 4,
+                ..DsbConfig::default()
+            },
+            1.0,
+        )
+        .unwrap();
         let f = dsb.steps(Direction::Forward);
         let b = dsb.steps(Direction::Backward);
         let ft: Vec<f64> = f.iter().map(|s| s.t).collect();
@@ -290,7 +311,14 @@ mod tests {
 
     #[test]
     fn training_set_rows_match_targets_from_the_trajectory() {
-        let dsb = Dsb::new(&DsbConfig { num_steps: 3, ..DsbConfig::default() }, 1.0).unwrap();
+        let dsb = Dsb::new(
+            &DsbConfig {
+                num_steps: 3,
+                ..DsbConfig::default()
+            },
+            1.0,
+        )
+        .unwrap();
         let x0 = array![[1.0f32, -1.0], [0.5, 2.0]];
         let ctx = PassContext {
             direction: Direction::Backward,
@@ -302,10 +330,15 @@ mod tests {
             device: &Device::Cpu,
         };
         let set = dsb.training_set(&ctx, &mut SbRng::new(0)).unwrap();
-        let TrainingSet::Regression { x, t, target } = set else { panic!() };
+        let TrainingSet::Regression { x, t, target } = set else {
+            panic!()
+        };
         assert_eq!(x.dim(), (6, 2));
         // Rows of step j: input X_{j+1}, target 1.5 X_j − 1.5 X_{j+1}, time τ_{j+1}.
-        let (x1, x2) = (x.slice(ndarray::s![0..2, ..]), x.slice(ndarray::s![2..4, ..]));
+        let (x1, x2) = (
+            x.slice(ndarray::s![0..2, ..]),
+            x.slice(ndarray::s![2..4, ..]),
+        );
         let expect = (&x1.to_owned() * 1.5) - (&x2.to_owned() * 1.5);
         let got = target.slice(ndarray::s![2..4, ..]);
         for (a, b) in expect.iter().zip(got.iter()) {
@@ -316,6 +349,9 @@ mod tests {
         for (a, b) in expect0.iter().zip(first.iter()) {
             assert!((a - b).abs() < 1e-5);
         }
-        assert_eq!(&t[..], &[1.0 / 3.0, 1.0 / 3.0, 2.0 / 3.0, 2.0 / 3.0, 1.0, 1.0].map(|v: f64| v as f32));
+        assert_eq!(
+            &t[..],
+            &[1.0 / 3.0, 1.0 / 3.0, 2.0 / 3.0, 2.0 / 3.0, 1.0, 1.0].map(|v: f64| v as f32)
+        );
     }
 }

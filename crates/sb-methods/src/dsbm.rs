@@ -16,8 +16,8 @@
 
 use candle_core::Tensor;
 use ndarray::{Array2, ArrayView1};
-use serde::{Deserialize, Serialize};
 use sb_data::SbRng;
+use serde::{Deserialize, Serialize};
 
 use crate::sampler::{simulate, Step};
 use crate::solver::{draw_rows, Batch, BridgeSolver, PassContext, TrainingSet};
@@ -217,11 +217,27 @@ impl BridgeSolver for Dsbm {
             let steps = self.steps(generating);
             match generating {
                 Direction::Forward => {
-                    let sim = simulate(ctx.opposite, &steps, generating, ctx.x0, rng, false, ctx.device)?;
+                    let sim = simulate(
+                        ctx.opposite,
+                        &steps,
+                        generating,
+                        ctx.x0,
+                        rng,
+                        false,
+                        ctx.device,
+                    )?;
                     (ctx.x0.clone(), sim.end().clone())
                 }
                 Direction::Backward => {
-                    let sim = simulate(ctx.opposite, &steps, generating, ctx.x1, rng, false, ctx.device)?;
+                    let sim = simulate(
+                        ctx.opposite,
+                        &steps,
+                        generating,
+                        ctx.x1,
+                        rng,
+                        false,
+                        ctx.device,
+                    )?;
                     (sim.end().clone(), ctx.x1.clone())
                 }
             }
@@ -229,8 +245,8 @@ impl BridgeSolver for Dsbm {
             match self.coupling {
                 Coupling::Reference => {
                     let (n, d) = ctx.x0.dim();
-                    let z = Array2::from_shape_vec((n, d), rng.normal_f32(n * d))
-                        .expect("n·d draws");
+                    let z =
+                        Array2::from_shape_vec((n, d), rng.normal_f32(n * d)).expect("n·d draws");
                     (ctx.x0.clone(), ctx.x0 + &(z * self.sigma as f32))
                 }
                 Coupling::Independent => (ctx.x0.clone(), ctx.x1.clone()),
@@ -239,7 +255,13 @@ impl BridgeSolver for Dsbm {
         Ok(TrainingSet::Pairs { x0, x1 })
     }
 
-    fn batch(&self, set: &TrainingSet, direction: Direction, size: usize, rng: &mut SbRng) -> Batch {
+    fn batch(
+        &self,
+        set: &TrainingSet,
+        direction: Direction,
+        size: usize,
+        rng: &mut SbRng,
+    ) -> Batch {
         let TrainingSet::Pairs { x0, x1 } = set else {
             unreachable!("DSBM builds pair sets");
         };
@@ -275,30 +297,57 @@ mod tests {
 
     #[test]
     fn drift_targets_by_hand() {
-        let (x0, x1, xt) = (array![0.0f32, 2.0], array![4.0f32, -2.0], array![1.0f32, 1.0]);
+        let (x0, x1, xt) = (
+            array![0.0f32, 2.0],
+            array![4.0f32, -2.0],
+            array![1.0f32, 1.0],
+        );
         // forward: (x1 − xt)/(1 − t) at t = 0.25: (3, −3)/0.75 = (4, −4)
         let f = drift_target(Direction::Forward, x0.view(), x1.view(), xt.view(), 0.25);
-        assert!((f[0] - 4.0).abs() < 1e-6 && (f[1] + 4.0).abs() < 1e-6, "{f}");
+        assert!(
+            (f[0] - 4.0).abs() < 1e-6 && (f[1] + 4.0).abs() < 1e-6,
+            "{f}"
+        );
         // backward: (x0 − xt)/t at t = 0.25: (−1, 1)/0.25 = (−4, 4)
         let b = drift_target(Direction::Backward, x0.view(), x1.view(), xt.view(), 0.25);
-        assert!((b[0] + 4.0).abs() < 1e-6 && (b[1] - 4.0).abs() < 1e-6, "{b}");
+        assert!(
+            (b[0] + 4.0).abs() < 1e-6 && (b[1] - 4.0).abs() < 1e-6,
+            "{b}"
+        );
         // With no noise the forward target is the straight line's velocity x1 − x0.
         let xt = bridge_point(x0.view(), x1.view(), 0.3, 0.0, array![0.0f32, 0.0].view());
         let f = drift_target(Direction::Forward, x0.view(), x1.view(), xt.view(), 0.3);
-        assert!((f[0] - 4.0).abs() < 1e-5 && (f[1] + 4.0).abs() < 1e-5, "{f}");
+        assert!(
+            (f[0] - 4.0).abs() < 1e-5 && (f[1] + 4.0).abs() < 1e-5,
+            "{f}"
+        );
     }
 
     #[test]
     fn names_of_the_special_cases() {
         let make = |coupling, sigma| {
-            Dsbm::new(&DsbmConfig { first_coupling: coupling, ..DsbmConfig::default() }, sigma).unwrap()
+            Dsbm::new(
+                &DsbmConfig {
+                    first_coupling: coupling,
+                    ..DsbmConfig::default()
+                },
+                sigma,
+            )
+            .unwrap()
         };
         assert_eq!(make(Coupling::Reference, 1.0).name(40), "DSBM-IPF");
         assert_eq!(make(Coupling::Independent, 1.0).name(40), "DSBM-IMF");
         assert_eq!(make(Coupling::Independent, 1.0).name(1), "Bridge matching");
         assert_eq!(make(Coupling::Independent, 0.0).name(1), "Flow matching");
         assert_eq!(make(Coupling::Independent, 0.0).name(3), "Rectified flow");
-        assert!(Dsbm::new(&DsbmConfig { first_coupling: Coupling::Reference, ..DsbmConfig::default() }, 0.0).is_err());
+        assert!(Dsbm::new(
+            &DsbmConfig {
+                first_coupling: Coupling::Reference,
+                ..DsbmConfig::default()
+            },
+            0.0
+        )
+        .is_err());
     }
 
     proptest! {

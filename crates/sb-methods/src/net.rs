@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor, Var, D};
-use serde::{Deserialize, Serialize};
 use sb_data::SbRng;
+use serde::{Deserialize, Serialize};
 
 use crate::{MethodError, Result};
 
@@ -87,7 +87,7 @@ impl NetConfig {
     /// # Errors
     /// A zero width, or an odd or zero `time_dim` with sinusoidal time.
     pub fn validate(&self) -> Result<()> {
-        if self.hidden.iter().any(|&w| w == 0) {
+        if self.hidden.contains(&0) {
             return Err(MethodError::Config(format!(
                 "net.hidden: every width must be ≥ 1, got {:?}",
                 self.hidden
@@ -320,8 +320,20 @@ mod tests {
         let b = DriftNet::new(&cfg, 3, &Device::Cpu, &mut SbRng::new(1)).unwrap();
         let x = Tensor::ones((5, 3), DType::F32, &Device::Cpu).unwrap();
         let t = Tensor::full(0.3f32, (5, 1), &Device::Cpu).unwrap();
-        let ya = a.forward(&x, &t).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let yb = b.forward(&x, &t).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let ya = a
+            .forward(&x, &t)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let yb = b
+            .forward(&x, &t)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         assert_eq!(ya.len(), 15);
         assert_eq!(ya, yb);
     }

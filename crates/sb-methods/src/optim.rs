@@ -137,7 +137,10 @@ mod tests {
         let mut adam = Adam::new(std::slice::from_ref(&v), 0.1).unwrap();
         adam.step(std::slice::from_ref(&v), &grads).unwrap();
         let got = v.as_tensor().to_vec1::<f32>().unwrap();
-        assert!((got[0] - 0.9).abs() < 1e-6 && (got[1] + 2.1).abs() < 1e-6, "{got:?}");
+        assert!(
+            (got[0] - 0.9).abs() < 1e-6 && (got[1] + 2.1).abs() < 1e-6,
+            "{got:?}"
+        );
     }
 
     #[test]

@@ -43,7 +43,9 @@ pub struct Simulation {
 impl Simulation {
     /// The final state.
     pub fn end(&self) -> &Array2<f32> {
-        self.states.last().expect("a simulation has at least its start")
+        self.states
+            .last()
+            .expect("a simulation has at least its start")
     }
 }
 

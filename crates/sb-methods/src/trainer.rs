@@ -348,7 +348,15 @@ impl TrainedBridge {
             Some(m) => m,
             None => &reference,
         };
-        simulate(drift, &steps, direction, start, rng, keep_trajectory, &self.device)
+        simulate(
+            drift,
+            &steps,
+            direction,
+            start,
+            rng,
+            keep_trajectory,
+            &self.device,
+        )
     }
 
     /// Writes the sampling weights of each trained direction as `forward.safetensors` and
@@ -359,7 +367,8 @@ impl TrainedBridge {
     pub fn save(&self, dir: &Path) -> Result<()> {
         for d in [Direction::Forward, Direction::Backward] {
             if let Some(m) = self.model(d) {
-                m.net.save(&m.sampling_params(), &dir.join(format!("{d}.safetensors")))?;
+                m.net
+                    .save(&m.sampling_params(), &dir.join(format!("{d}.safetensors")))?;
             }
         }
         Ok(())

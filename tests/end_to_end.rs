@@ -1,0 +1,157 @@
+//! End-to-end: `sb run` writes a reproducible run directory, `sb sample` uses it.
+
+use clap::CommandFactory;
+use sb_cli::run::{run, RunOptions};
+use sb_cli::sample::{sample, SampleOptions};
+use sb_tests::{values, write, TINY};
+
+fn run_tiny(dir: &std::path::Path, out: &str, seed: Option<u64>) -> std::path::PathBuf {
+    let exp = write(dir, "tiny.yaml", TINY);
+    let options = RunOptions {
+        out: Some(dir.join(out)),
+        seed,
+        quiet: true,
+    };
+    run(&exp, &options).expect("tiny run").0
+}
+
+#[test]
+fn same_seed_same_results_different_seed_different() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = values(&run_tiny(tmp.path(), "a", None));
+    let b = values(&run_tiny(tmp.path(), "b", None));
+    let c = values(&run_tiny(tmp.path(), "c", Some(4)));
+    assert_eq!(
+        a.len(),
+        2 * 2 * 3,
+        "two methods × two directions × three metrics"
+    );
+    assert_eq!(a, b, "same seed must give identical values");
+    for (x, y) in a.iter().zip(&c) {
+        assert_eq!((&x.0, &x.1), (&y.0, &y.1));
+        assert!((x.3 - y.3).abs() > 0.0, "seed 3 and seed 4 agree on {x:?}");
+    }
+    let methods: Vec<&str> = a.iter().map(|r| r.0.as_str()).collect();
+    assert!(
+        methods.contains(&"DSB") && methods.contains(&"DSBM-IPF"),
+        "{methods:?}"
+    );
+}
+
+#[test]
+fn run_directory_layout_and_sampling() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_tiny(tmp.path(), "run", None);
+    for f in ["config.yaml", "results.json", "results.md"] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    let model = dir.join("models/gauss/DSBM-IPF/seed3");
+    for f in [
+        "model.yaml",
+        "forward.safetensors",
+        "backward.safetensors",
+        "forward.npy",
+        "backward.npy",
+    ] {
+        assert!(model.join(f).is_file(), "{f} missing");
+    }
+    // The resolved config is a valid experiment with every default written out.
+    let resolved = std::fs::read_to_string(dir.join("config.yaml")).unwrap();
+    assert!(
+        resolved.contains("steps_per_pass: 20") && resolved.contains("t_epsilon"),
+        "{resolved}"
+    );
+
+    // Two models in the run: sampling without --model names them.
+    let from = dir.join("models/gauss/DSB/seed3/backward.npy");
+    let mut opts = SampleOptions {
+        run_dir: dir.clone(),
+        model: None,
+        direction: sb_methods::Direction::Forward,
+        from: from.clone(),
+        out: tmp.path().join("moved.npy"),
+        steps: None,
+        seed: 0,
+    };
+    let err = sample(&opts).unwrap_err().to_string();
+    assert!(
+        err.contains("holds 2 models") && err.contains("gauss/DSB/seed3"),
+        "{err}"
+    );
+
+    opts.model = Some("gauss/DSBM-IPF/seed3".into());
+    opts.steps = Some(10);
+    sample(&opts).expect("sampling with a chosen model");
+    let moved = sb_data::read_points(&opts.out, None).unwrap();
+    let start = sb_data::read_points(&from, None).unwrap();
+    assert_eq!(moved.dim(), start.dim());
+
+    // DSB is tied to its training grid.
+    opts.model = Some("gauss/DSB/seed3".into());
+    let err = sample(&opts).unwrap_err().to_string();
+    assert!(err.contains("tied to the time grid"), "{err}");
+}
+
+#[test]
+fn existing_results_are_never_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_tiny(tmp.path(), "run", None);
+    let before = std::fs::read_to_string(dir.join("results.json")).unwrap();
+    let exp = write(tmp.path(), "tiny.yaml", TINY);
+    let err = run(
+        &exp,
+        &RunOptions {
+            out: Some(dir.clone()),
+            seed: None,
+            quiet: true,
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("already holds results"), "{err}");
+    assert_eq!(
+        before,
+        std::fs::read_to_string(dir.join("results.json")).unwrap()
+    );
+}
+
+#[test]
+fn bad_experiment_files_name_file_and_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        ("unknown_key", TINY.replace("lr: 1.0e-3, cache_size: 64}\n  - method: {kind: dsbm", "lr: 1.0e-3, cache_size: 64, speed: 3}\n  - method: {kind: dsbm")),
+        ("zero_steps", TINY.replace("{kind: dsb, num_steps: 5}", "{kind: dsb, num_steps: 0}")),
+        ("unknown_method", TINY.replace("{kind: dsb, num_steps: 5}", "{kind: sgm}")),
+        ("negative_lr", TINY.replace("steps_per_pass: 20, batch_size: 32, lr: 1.0e-3, cache_size: 64}\n  - method: {kind: dsbm", "steps_per_pass: 20, batch_size: 32, lr: -1, cache_size: 64}\n  - method: {kind: dsbm")),
+        ("missing_file", TINY.replace("{kind: gaussian, dim: 2, mean: -1.0, cov: 0.5}", "{kind: file, path: /nonexistent/cells.npy}")),
+    ];
+    for (name, text) in cases {
+        let file = write(tmp.path(), "bad.yaml", &text);
+        let err = run(
+            &file,
+            &RunOptions {
+                out: Some(tmp.path().join(name)),
+                seed: None,
+                quiet: true,
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        let err = err.replace(&tmp.path().display().to_string(), "<tmp>");
+        insta::assert_snapshot!(name, err);
+    }
+}
+
+#[test]
+fn help_texts() {
+    let mut cmd = sb_cli::Cli::command();
+    insta::assert_snapshot!("help", cmd.render_help().to_string());
+    for sub in ["run", "sample"] {
+        let help = cmd
+            .find_subcommand_mut(sub)
+            .unwrap()
+            .render_help()
+            .to_string();
+        insta::assert_snapshot!(format!("help_{sub}"), help);
+    }
+}
