@@ -6,7 +6,7 @@
 
 use ndarray::{Array2, ArrayView2};
 
-use crate::error::check_cloud;
+use crate::error::check_pair;
 use crate::EvalError;
 
 /// An optimal assignment.
@@ -30,15 +30,7 @@ pub fn pairwise_cost(
     b: ArrayView2<'_, f64>,
     c: impl Fn(f64) -> f64,
 ) -> Result<Array2<f64>, EvalError> {
-    check_cloud("the first cloud", a)?;
-    check_cloud("the second cloud", b)?;
-    if a.ncols() != b.ncols() {
-        return Err(EvalError::ShapeMismatch(format!(
-            "dimension {} against {}",
-            a.ncols(),
-            b.ncols()
-        )));
-    }
+    check_pair(a, b)?;
     if a.nrows() != b.nrows() {
         return Err(EvalError::ShapeMismatch(format!(
             "the assignment solver needs clouds of equal size, got {} and {}",

@@ -32,3 +32,20 @@ pub(crate) fn check_cloud(
     }
     Ok(())
 }
+
+/// Checks two clouds for emptiness, finiteness and equal dimension.
+pub(crate) fn check_pair(
+    a: ndarray::ArrayView2<'_, f64>,
+    b: ndarray::ArrayView2<'_, f64>,
+) -> Result<(), EvalError> {
+    check_cloud("the first cloud", a)?;
+    check_cloud("the second cloud", b)?;
+    if a.ncols() != b.ncols() {
+        return Err(EvalError::ShapeMismatch(format!(
+            "dimension {} against {}",
+            a.ncols(),
+            b.ncols()
+        )));
+    }
+    Ok(())
+}

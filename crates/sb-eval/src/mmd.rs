@@ -1,6 +1,6 @@
 use ndarray::ArrayView2;
 
-use crate::error::check_cloud;
+use crate::error::check_pair;
 use crate::EvalError;
 
 /// The (biased, V-statistic) squared maximum mean discrepancy with the Gaussian kernel
@@ -13,15 +13,7 @@ use crate::EvalError;
 /// # Errors
 /// Empty or non-finite clouds, different dimensions, or `h ≤ 0`.
 pub fn mmd_rbf(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>, h: f64) -> Result<f64, EvalError> {
-    check_cloud("the first cloud", a)?;
-    check_cloud("the second cloud", b)?;
-    if a.ncols() != b.ncols() {
-        return Err(EvalError::ShapeMismatch(format!(
-            "dimension {} against {}",
-            a.ncols(),
-            b.ncols()
-        )));
-    }
+    check_pair(a, b)?;
     if !(h > 0.0 && h.is_finite()) {
         return Err(EvalError::ShapeMismatch(format!(
             "bandwidth must be > 0, got {h}"
