@@ -233,8 +233,8 @@ fn run_one(
 fn evaluate(metric: Metric, generated: &Array2<f32>, truth: &Array2<f64>, h: f64) -> Result<f64> {
     let g = generated.mapv(f64::from);
     Ok(match metric {
-        Metric::W2 => sb_eval::w2_equal(g.view(), truth.view())?,
-        Metric::W1 => sb_eval::w1_equal(g.view(), truth.view())?,
+        Metric::W2 => sb_eval::w2(g.view(), truth.view())?.value,
+        Metric::W1 => sb_eval::w1(g.view(), truth.view())?.value,
         Metric::Mmd => sb_eval::mmd_rbf(g.view(), truth.view(), h)?,
     })
 }

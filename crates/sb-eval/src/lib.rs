@@ -4,9 +4,11 @@
 //! plain numbers, so any Rust code can use them and property tests can check them.
 //!
 //! Here now:
+//! - [`emd`]: exact optimal transport by a network simplex (any sizes, uniform or
+//!   given weights), with the plan, dual potentials and a convergence flag; [`w1`] and
+//!   [`w2`] on top of it;
 //! - [`assignment`]: an exact linear assignment solver (Hungarian method with
-//!   potentials), giving exact optimal transport between two clouds of equal size
-//!   with uniform weights, and so [`w2_equal`] and [`w1_equal`];
+//!   potentials), an independent check of the network simplex on square problems;
 //! - [`summary`]: means and unbiased covariances;
 //! - [`mmd_rbf`]: the maximum mean discrepancy with a Gaussian kernel.
 //!
@@ -14,38 +16,18 @@
 //! use ndarray::array;
 //! let a = array![[0.0, 0.0], [1.0, 0.0]];
 //! let b = array![[0.0, 1.0], [1.0, 1.0]];
-//! let w2 = sb_eval::w2_equal(a.view(), b.view()).unwrap();
-//! assert!((w2 - 1.0).abs() < 1e-12);
+//! let w2 = sb_eval::w2(a.view(), b.view()).unwrap();
+//! assert!((w2.value - 1.0).abs() < 1e-12 && w2.transport.converged);
 //! ```
 
 pub mod assignment;
 mod error;
 mod mmd;
+mod simplex;
 pub mod summary;
+mod wasserstein;
 
 pub use error::EvalError;
 pub use mmd::mmd_rbf;
-
-use ndarray::ArrayView2;
-
-/// Exact W2 between two clouds of equal size with uniform weights:
-///
-/// ```text
-/// W2(a, b) = ( min_σ (1/n) Σ_i ‖a_i − b_σ(i)‖² )^½
-/// ```
-///
-/// # Errors
-/// Empty clouds, different sizes or dimensions, or non-finite values.
-pub fn w2_equal(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>) -> Result<f64, EvalError> {
-    let cost = assignment::pairwise_cost(a, b, |d2| d2)?;
-    Ok((assignment::solve(&cost).cost / a.nrows() as f64).sqrt())
-}
-
-/// Exact W1 between two clouds of equal size with uniform weights (Euclidean cost).
-///
-/// # Errors
-/// As [`w2_equal`].
-pub fn w1_equal(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>) -> Result<f64, EvalError> {
-    let cost = assignment::pairwise_cost(a, b, f64::sqrt)?;
-    Ok(assignment::solve(&cost).cost / a.nrows() as f64)
-}
+pub use simplex::{emd, EmdOptions, Transport};
+pub use wasserstein::{cost_matrix, w1, w2, Distance, Ground};

@@ -1,0 +1,569 @@
+//! Exact optimal transport by the network simplex method.
+//!
+//! The transportation problem between weights `a` (n sources) and `b` (m sinks) with a
+//! dense cost matrix is a minimum-cost flow on the complete bipartite graph, whose
+//! `n·m` arcs stay implicit (arc `e` joins source `e / m` to sink `e % m`). The basis is
+//! a spanning tree rooted at an artificial node joined to every node by an artificial
+//! arc of cost 0 (sources) or a large cost (sinks), which gives a first feasible tree.
+//!
+//! Each iteration prices arcs in blocks of about `√(n·m)` (block search: the most
+//! negative reduced cost of the first block that has one enters), finds the cycle the
+//! entering arc closes in the tree, pushes the largest feasible flow round it, and swaps
+//! the leaving arc for the entering one. Ties for the leaving arc are broken so the tree
+//! stays strongly feasible, which rules out cycling. The tree is kept as parent, thread
+//! (a depth-first order), reverse thread, subtree size and last-successor arrays, so a
+//! pivot costs time proportional to the part of the tree it changes.
+//!
+//! Capacities are infinite, so every arc outside the tree carries no flow: flows are
+//! kept per tree node (the flow on the arc to its parent), never per arc.
+//!
+//! The method follows the network simplex of LEMON, which POT uses (`ot.emd`).
+
+use ndarray::ArrayView2;
+
+use crate::EvalError;
+
+const NONE: usize = usize::MAX;
+
+/// The result of exact optimal transport.
+#[derive(Clone, Debug)]
+pub struct Transport {
+    /// `Σ_ij P_ij C_ij` for the optimal plan `P` (with weights summing to one).
+    pub cost: f64,
+    /// The non-zero entries `(i, j, P_ij)` of the optimal plan, at most `n + m − 1`.
+    pub plan: Vec<(usize, usize, f64)>,
+    /// Dual potentials `(α, β)` with `α_i + β_j ≤ C_ij`, equality where `P_ij > 0`,
+    /// and `Σ a_i α_i + Σ b_j β_j` equal to the cost.
+    pub potentials: (Vec<f64>, Vec<f64>),
+    /// Whether the method reached optimality (false only when `max_pivots` stopped it).
+    pub converged: bool,
+    /// Number of pivots.
+    pub pivots: u64,
+}
+
+/// Options for [`emd`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EmdOptions {
+    /// Stop after this many pivots and report `converged: false`. Defaults to no limit.
+    pub max_pivots: Option<u64>,
+}
+
+/// Solves `min_P Σ P_ij C_ij` subject to `P 1 = a`, `Pᵀ 1 = b`, `P ≥ 0` exactly.
+///
+/// `a` and `b` default to uniform weights. Weights must be non-negative and have equal
+/// sums (within 1e-9 relative).
+///
+/// # Errors
+/// An empty or non-finite cost matrix, weights of the wrong length, negative or
+/// non-finite weights, or unequal sums.
+pub fn emd(
+    a: Option<&[f64]>,
+    b: Option<&[f64]>,
+    cost: ArrayView2<'_, f64>,
+    options: EmdOptions,
+) -> Result<Transport, EvalError> {
+    let (n, m) = cost.dim();
+    if n == 0 || m == 0 {
+        return Err(EvalError::EmptyInput("the cost matrix"));
+    }
+    if let Some(row) = cost
+        .rows()
+        .into_iter()
+        .position(|r| r.iter().any(|v| !v.is_finite()))
+    {
+        return Err(EvalError::NonFinite {
+            what: "the cost matrix",
+            row,
+        });
+    }
+    // Uniform weights are scaled to integers (m/g per source, n/g per sink) so that every
+    // flow is an exact integer in f64 and ties are decided exactly.
+    let g = gcd(n, m);
+    let (supply, total) = match (a, b) {
+        (None, None) => {
+            let mut s = vec![(m / g) as f64; n];
+            s.extend(std::iter::repeat_n(-((n / g) as f64), m));
+            (s, (n / g * m) as f64)
+        }
+        _ => {
+            let uniform = |k: usize| vec![1.0 / k as f64; k];
+            let a = a.map_or_else(|| uniform(n), <[f64]>::to_vec);
+            let b = b.map_or_else(|| uniform(m), <[f64]>::to_vec);
+            check_weights("a", &a, n)?;
+            check_weights("b", &b, m)?;
+            let (sa, sb): (f64, f64) = (a.iter().sum(), b.iter().sum());
+            if (sa - sb).abs() > 1e-9 * sa.max(sb) {
+                return Err(EvalError::ShapeMismatch(format!(
+                    "the weights must have equal sums, got {sa} and {sb}"
+                )));
+            }
+            let mut s = a;
+            s.extend(b.iter().map(|v| -v));
+            (s, 1.0)
+        }
+    };
+    let mut net = Network::new(cost, supply);
+    let converged = net.run(options.max_pivots);
+    Ok(net.into_transport(total, converged))
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+fn check_weights(name: &'static str, w: &[f64], len: usize) -> Result<(), EvalError> {
+    if w.len() != len {
+        return Err(EvalError::ShapeMismatch(format!(
+            "weights {name} have {} entries for {len} points",
+            w.len()
+        )));
+    }
+    if let Some(row) = w.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
+        return Err(EvalError::NonFinite { what: name, row });
+    }
+    Ok(())
+}
+
+struct Network<'a> {
+    cost: ArrayView2<'a, f64>,
+    n: usize,
+    m: usize,
+    /// The artificial root's index, `n + m`.
+    root: usize,
+    supply: Vec<f64>,
+    art_cost: f64,
+    // Tree, per node (index `root` included):
+    parent: Vec<usize>,
+    /// The tree arc to the parent: a real arc `< n·m`, or `n·m + u` for u's artificial arc.
+    pred: Vec<usize>,
+    /// Whether `pred[u]` points from `u` to its parent.
+    up: Vec<bool>,
+    /// Flow on `pred[u]`.
+    flow: Vec<f64>,
+    thread: Vec<usize>,
+    rev_thread: Vec<usize>,
+    succ_num: Vec<usize>,
+    last_succ: Vec<usize>,
+    pi: Vec<f64>,
+    // Pricing state.
+    next_arc: usize,
+    block: usize,
+    pivots: u64,
+    dirty: Vec<usize>,
+}
+
+/// The pivot in progress.
+struct Pivot {
+    arc: usize,
+    join: usize,
+    u_in: usize,
+    v_in: usize,
+    u_out: usize,
+    delta: f64,
+}
+
+impl<'a> Network<'a> {
+    fn new(cost: ArrayView2<'a, f64>, supply: Vec<f64>) -> Self {
+        let (n, m) = cost.dim();
+        let nodes = n + m;
+        let root = nodes;
+        let max_cost = cost.iter().fold(0.0f64, |acc, v| acc.max(v.abs()));
+        let art_cost = (max_cost + 1.0) * nodes as f64;
+        let mut net = Self {
+            cost,
+            n,
+            m,
+            root,
+            supply,
+            art_cost,
+            parent: vec![root; nodes + 1],
+            pred: (0..=nodes).map(|u| n * m + u).collect(),
+            up: vec![true; nodes + 1],
+            flow: vec![0.0; nodes + 1],
+            thread: (1..=nodes + 1).collect(),
+            rev_thread: vec![0; nodes + 1],
+            succ_num: vec![1; nodes + 1],
+            last_succ: (0..=nodes).collect(),
+            pi: vec![0.0; nodes + 1],
+            next_arc: 0,
+            block: ((n * m) as f64).sqrt().ceil().max(10.0) as usize,
+            pivots: 0,
+            dirty: Vec::new(),
+        };
+        net.parent[root] = NONE;
+        net.pred[root] = NONE;
+        net.thread[root] = 0;
+        net.succ_num[root] = nodes + 1;
+        net.last_succ[root] = nodes - 1;
+        for u in 0..nodes {
+            net.rev_thread[net.thread[u]] = u;
+            if net.supply[u] >= 0.0 {
+                net.up[u] = true;
+                net.flow[u] = net.supply[u];
+            } else {
+                net.up[u] = false;
+                net.pi[u] = art_cost;
+                net.flow[u] = -net.supply[u];
+            }
+        }
+        net.rev_thread[0] = root;
+        net
+    }
+
+    fn source(&self, arc: usize) -> usize {
+        let real = self.n * self.m;
+        if arc < real {
+            arc / self.m
+        } else {
+            let u = arc - real;
+            if self.supply[u] >= 0.0 {
+                u
+            } else {
+                self.root
+            }
+        }
+    }
+
+    fn target(&self, arc: usize) -> usize {
+        let real = self.n * self.m;
+        if arc < real {
+            self.n + arc % self.m
+        } else {
+            let u = arc - real;
+            if self.supply[u] >= 0.0 {
+                self.root
+            } else {
+                u
+            }
+        }
+    }
+
+    fn arc_cost(&self, arc: usize) -> f64 {
+        let real = self.n * self.m;
+        if arc < real {
+            self.cost[[arc / self.m, arc % self.m]]
+        } else if self.supply[arc - real] >= 0.0 {
+            0.0
+        } else {
+            self.art_cost
+        }
+    }
+
+    /// Block search over the real arcs: the most negative reduced cost
+    /// `C_ij + π_i − π_{n+j}` of the first block holding a negative one.
+    fn find_entering(&mut self) -> Option<usize> {
+        let arcs = self.n * self.m;
+        // Reduced costs of tree arcs are zero up to rounding; ignore values above this.
+        let tol = -1e-12 * self.art_cost.max(1.0);
+        let mut best = tol;
+        let mut best_arc = None;
+        let mut count = self.block;
+        let mut e = self.next_arc;
+        for _ in 0..arcs {
+            let (i, j) = (e / self.m, e % self.m);
+            let c = self.cost[[i, j]] + self.pi[i] - self.pi[self.n + j];
+            if c < best {
+                best = c;
+                best_arc = Some(e);
+            }
+            e += 1;
+            if e == arcs {
+                e = 0;
+            }
+            count -= 1;
+            if count == 0 {
+                if best_arc.is_some() {
+                    break;
+                }
+                count = self.block;
+            }
+        }
+        self.next_arc = e;
+        best_arc
+    }
+
+    fn find_join(&self, mut u: usize, mut v: usize) -> usize {
+        while u != v {
+            if self.succ_num[u] < self.succ_num[v] {
+                u = self.parent[u];
+            } else {
+                v = self.parent[v];
+            }
+        }
+        u
+    }
+
+    /// The leaving arc: the bottleneck of the cycle, the last one met on the cycle's
+    /// orientation from the join node (the strongly feasible rule).
+    fn find_leaving(&self, arc: usize) -> Pivot {
+        let first = self.source(arc);
+        let second = self.target(arc);
+        let join = self.find_join(first, second);
+        let mut delta = f64::INFINITY;
+        let mut u_out = NONE;
+        let mut from_first = true;
+        let mut u = first;
+        while u != join {
+            if self.up[u] && self.flow[u] < delta {
+                delta = self.flow[u];
+                u_out = u;
+            }
+            u = self.parent[u];
+        }
+        u = second;
+        while u != join {
+            if !self.up[u] && self.flow[u] <= delta {
+                delta = self.flow[u];
+                u_out = u;
+                from_first = false;
+            }
+            u = self.parent[u];
+        }
+        let (u_in, v_in) = if from_first {
+            (first, second)
+        } else {
+            (second, first)
+        };
+        Pivot {
+            arc,
+            join,
+            u_in,
+            v_in,
+            u_out,
+            delta,
+        }
+    }
+
+    fn change_flow(&mut self, p: &Pivot) {
+        if p.delta > 0.0 {
+            let mut u = self.source(p.arc);
+            while u != p.join {
+                self.flow[u] += if self.up[u] { -p.delta } else { p.delta };
+                u = self.parent[u];
+            }
+            u = self.target(p.arc);
+            while u != p.join {
+                self.flow[u] += if self.up[u] { p.delta } else { -p.delta };
+                u = self.parent[u];
+            }
+        }
+    }
+
+    /// Swaps the leaving arc (above `u_out`) for the entering one (from `u_in` to `v_in`):
+    /// the stem from `u_in` up to `u_out` is re-hung below `v_in`.
+    fn update_tree(&mut self, p: &Pivot) {
+        let (u_in, v_in, u_out, join) = (p.u_in, p.v_in, p.u_out, p.join);
+        let old_rev_thread = self.rev_thread[u_out];
+        let old_succ_num = self.succ_num[u_out];
+        let old_last_succ = self.last_succ[u_out];
+        let v_out = self.parent[u_out];
+
+        if u_in == u_out {
+            self.parent[u_in] = v_in;
+            self.pred[u_in] = p.arc;
+            self.up[u_in] = u_in == self.source(p.arc);
+            self.flow[u_in] = p.delta;
+            if self.thread[v_in] != u_out {
+                // Move u_out's subtree in the thread to just after v_in.
+                let after = self.thread[old_last_succ];
+                self.thread[old_rev_thread] = after;
+                self.rev_thread[after] = old_rev_thread;
+                let after = self.thread[v_in];
+                self.thread[v_in] = u_out;
+                self.rev_thread[u_out] = v_in;
+                self.thread[old_last_succ] = after;
+                self.rev_thread[after] = old_last_succ;
+            }
+        } else {
+            let thread_continue = if old_rev_thread == v_in {
+                self.thread[old_last_succ]
+            } else {
+                self.thread[v_in]
+            };
+            // Walk the stem from u_in to u_out, reversing parents and splicing the thread.
+            let mut stem = u_in;
+            let mut par_stem = v_in;
+            let mut last = self.last_succ[u_in];
+            let mut after = self.thread[last];
+            self.thread[v_in] = u_in;
+            self.dirty.clear();
+            self.dirty.push(v_in);
+            while stem != u_out {
+                let next_stem = self.parent[stem];
+                self.thread[last] = next_stem;
+                self.dirty.push(last);
+                let before = self.rev_thread[stem];
+                self.thread[before] = after;
+                self.rev_thread[after] = before;
+                self.parent[stem] = par_stem;
+                par_stem = stem;
+                stem = next_stem;
+                last = if self.last_succ[stem] == self.last_succ[par_stem] {
+                    self.rev_thread[par_stem]
+                } else {
+                    self.last_succ[stem]
+                };
+                after = self.thread[last];
+            }
+            self.parent[u_out] = par_stem;
+            self.thread[last] = thread_continue;
+            self.rev_thread[thread_continue] = last;
+            self.last_succ[u_out] = last;
+            if old_rev_thread != v_in {
+                self.thread[old_rev_thread] = after;
+                self.rev_thread[after] = old_rev_thread;
+            }
+            for k in 0..self.dirty.len() {
+                let u = self.dirty[k];
+                let t = self.thread[u];
+                self.rev_thread[t] = u;
+            }
+            // Shift tree arcs, directions, flows and subtree data down the reversed stem.
+            let mut sc = 0usize;
+            let ls = self.last_succ[u_out];
+            let mut u = u_out;
+            while u != u_in {
+                let par = self.parent[u];
+                self.pred[u] = self.pred[par];
+                self.up[u] = !self.up[par];
+                self.flow[u] = self.flow[par];
+                sc = sc + self.succ_num[u] - self.succ_num[par];
+                self.succ_num[u] = sc;
+                self.last_succ[par] = ls;
+                u = par;
+            }
+            self.pred[u_in] = p.arc;
+            self.up[u_in] = u_in == self.source(p.arc);
+            self.flow[u_in] = p.delta;
+            self.succ_num[u_in] = old_succ_num;
+        }
+
+        // Last successors on the path from v_in to the root.
+        let up_limit_out = if self.last_succ[join] == v_in {
+            join
+        } else {
+            NONE
+        };
+        let last_succ_out = self.last_succ[u_out];
+        let mut u = v_in;
+        while u != NONE && self.last_succ[u] == v_in {
+            self.last_succ[u] = last_succ_out;
+            u = self.parent[u];
+        }
+        // Last successors on the path from v_out to the root.
+        let replacement = if join != old_rev_thread && v_in != old_rev_thread {
+            Some(old_rev_thread)
+        } else if last_succ_out != old_last_succ {
+            Some(last_succ_out)
+        } else {
+            None
+        };
+        if let Some(r) = replacement {
+            let mut u = v_out;
+            while u != up_limit_out && u != NONE && self.last_succ[u] == old_last_succ {
+                self.last_succ[u] = r;
+                u = self.parent[u];
+            }
+        }
+        // Subtree sizes between v_in, v_out and the join node.
+        let mut u = v_in;
+        while u != join {
+            self.succ_num[u] += old_succ_num;
+            u = self.parent[u];
+        }
+        let mut u = v_out;
+        while u != join {
+            self.succ_num[u] -= old_succ_num;
+            u = self.parent[u];
+        }
+    }
+
+    /// Shifts the potentials of u_in's new subtree so the entering arc has zero reduced cost.
+    fn update_potentials(&mut self, p: &Pivot) {
+        let c = self.arc_cost(p.arc);
+        let sigma = self.pi[p.v_in] - self.pi[p.u_in] - if self.up[p.u_in] { c } else { -c };
+        let end = self.thread[self.last_succ[p.u_in]];
+        let mut u = p.u_in;
+        while u != end {
+            self.pi[u] += sigma;
+            u = self.thread[u];
+        }
+    }
+
+    fn run(&mut self, max_pivots: Option<u64>) -> bool {
+        while let Some(arc) = self.find_entering() {
+            if max_pivots.is_some_and(|cap| self.pivots >= cap) {
+                return false;
+            }
+            let pivot = self.find_leaving(arc);
+            debug_assert!(
+                pivot.delta.is_finite(),
+                "infinite capacities, balanced supplies"
+            );
+            self.change_flow(&pivot);
+            self.update_tree(&pivot);
+            self.update_potentials(&pivot);
+            self.pivots += 1;
+        }
+        true
+    }
+
+    fn into_transport(self, total: f64, converged: bool) -> Transport {
+        let real = self.n * self.m;
+        let mut plan = Vec::new();
+        let mut cost = 0.0;
+        for u in 0..self.root {
+            let arc = self.pred[u];
+            if arc < real && self.flow[u] > 0.0 {
+                let (i, j) = (arc / self.m, arc % self.m);
+                let f = self.flow[u] / total;
+                cost += f * self.cost[[i, j]];
+                plan.push((i, j, f));
+            }
+        }
+        plan.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+        let alpha = (0..self.n).map(|i| -self.pi[i]).collect();
+        let beta = (0..self.m).map(|j| self.pi[self.n + j]).collect();
+        Transport {
+            cost,
+            plan,
+            potentials: (alpha, beta),
+            converged,
+            pivots: self.pivots,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{array, Array2};
+
+    #[test]
+    fn tiny_case_by_hand() {
+        // Two sources, three sinks: optimal plan sends source 0 to sink 0 and half of sink 1.
+        let cost = array![[0.0, 1.0, 4.0], [3.0, 1.0, 0.0]];
+        let t = emd(None, None, cost.view(), EmdOptions::default()).unwrap();
+        // a = (1/2, 1/2), b = (1/3, 1/3, 1/3): 1/3·0 + 1/6·1 + 1/6·1 + 1/3·0 = 1/3.
+        assert!((t.cost - 1.0 / 3.0).abs() < 1e-15, "{}", t.cost);
+        assert!(t.converged);
+    }
+
+    #[test]
+    fn matches_the_assignment_solver_on_squares() {
+        let mut rng = sb_data::SbRng::new(5);
+        for n in [1usize, 2, 5, 17, 40] {
+            let cost = Array2::from_shape_fn((n, n), |_| rng.uniform() * 10.0);
+            let t = emd(None, None, cost.view(), EmdOptions::default()).unwrap();
+            let a = crate::assignment::solve(&cost);
+            assert!(
+                (t.cost - a.cost / n as f64).abs() < 1e-12 * (1.0 + t.cost),
+                "n = {n}"
+            );
+        }
+    }
+}
