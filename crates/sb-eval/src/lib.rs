@@ -9,6 +9,9 @@
 //!   [`w2`] on top of it;
 //! - [`assignment`]: an exact linear assignment solver (Hungarian method with
 //!   potentials), an independent check of the network simplex on square problems;
+//! - [`GaussianBridge`]: the closed-form Gaussian Schrödinger bridge (plan, marginals,
+//!   conditionals, exact samplers);
+//! - [`bw2_uvp`], [`cbw2_uvp`], [`gaussian_kl`]: the Bures–Wasserstein family;
 //! - [`summary`]: means and unbiased covariances;
 //! - [`mmd_rbf`]: the maximum mean discrepancy with a Gaussian kernel.
 //!
@@ -21,13 +24,18 @@
 //! ```
 
 pub mod assignment;
+mod bures;
 mod error;
+mod gaussian;
+pub mod linalg;
 mod mmd;
 mod simplex;
 pub mod summary;
 mod wasserstein;
 
+pub use bures::{bw2_squared, bw2_uvp, bw2_uvp_samples, cbw2_uvp, gaussian_kl};
 pub use error::EvalError;
+pub use gaussian::{gaussian_draws, GaussianBridge};
 pub use mmd::mmd_rbf;
 pub use simplex::{emd, EmdOptions, Transport};
 pub use wasserstein::{cost_matrix, w1, w2, Distance, Ground};
