@@ -525,7 +525,7 @@ impl<'a> Network<'a> {
                 plan.push((i, j, f));
             }
         }
-        plan.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+        plan.sort_by_key(|&(i, j, _)| (i, j));
         let alpha = (0..self.n).map(|i| -self.pi[i]).collect();
         let beta = (0..self.m).map(|j| self.pi[self.n + j]).collect();
         Transport {
