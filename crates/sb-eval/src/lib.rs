@@ -9,6 +9,7 @@
 //!   [`w2`] on top of it;
 //! - [`assignment`]: an exact linear assignment solver (Hungarian method with
 //!   potentials), an independent check of the network simplex on square problems;
+//! - [`sinkhorn`]: entropic optimal transport in the log domain;
 //! - [`GaussianBridge`]: the closed-form Gaussian Schrödinger bridge (plan, marginals,
 //!   conditionals, exact samplers);
 //! - [`bw2_uvp`], [`cbw2_uvp`], [`gaussian_kl`]: the Bures–Wasserstein family;
@@ -30,6 +31,7 @@ mod gaussian;
 pub mod linalg;
 mod mmd;
 mod simplex;
+mod sinkhorn;
 pub mod summary;
 mod wasserstein;
 
@@ -38,4 +40,5 @@ pub use error::EvalError;
 pub use gaussian::{gaussian_draws, GaussianBridge};
 pub use mmd::mmd_rbf;
 pub use simplex::{emd, EmdOptions, Transport};
+pub use sinkhorn::{sinkhorn, EntropicTransport, SinkhornOptions};
 pub use wasserstein::{cost_matrix, w1, w2, Distance, Ground};
