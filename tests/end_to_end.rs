@@ -146,12 +146,64 @@ fn bad_experiment_files_name_file_and_key() {
 fn help_texts() {
     let mut cmd = sb_cli::Cli::command();
     insta::assert_snapshot!("help", cmd.render_help().to_string());
-    for sub in ["run", "sample"] {
+    for sub in ["run", "sample", "metric"] {
         let help = cmd
             .find_subcommand_mut(sub)
             .unwrap()
             .render_help()
             .to_string();
         insta::assert_snapshot!(format!("help_{sub}"), help);
+    }
+}
+
+mod metric {
+    use ndarray::array;
+    use sb_cli::metric::{bw_uvp, wasserstein, BwTarget};
+    use std::path::Path;
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/sb-eval/tests/fixtures").join(name)
+    }
+
+    #[test]
+    fn json_lines() {
+        let line = wasserstein(&fixture("w_5d_300x500_a.npy"), &fixture("w_5d_300x500_b.npy"), false).unwrap();
+        assert_eq!((line.metric, line.n, line.m, line.converged), ("w1", 300, Some(500), Some(true)));
+        assert!((line.value - 1.6109394673776158).abs() < 1e-9 * 1.61, "POT's value");
+        let text = serde_json::to_string(&line).unwrap();
+        assert!(text.starts_with(r#"{"metric":"w1","value":1.61093946737761"#), "{text}");
+        let bw = bw_uvp(
+            &fixture("bw_uvp_d2_samples.npy"),
+            &BwTarget::Moments { mean: fixture("bw_uvp_d2_mean.npy"), cov: fixture("bw_uvp_d2_cov.npy") },
+        )
+        .unwrap();
+        assert_eq!(serde_json::to_value(&bw).unwrap()["m"], serde_json::Value::Null);
+        assert!((bw.value - 3.6375732044428424).abs() < 1e-9 * 3.64);
+    }
+
+    #[test]
+    fn bad_inputs_give_one_clear_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let nan = tmp.path().join("nan.npy");
+        ndarray_npy::write_npy(&nan, &array![[0.0f32, 1.0], [f32::NAN, 2.0]]).unwrap();
+        let empty = tmp.path().join("empty.npy");
+        ndarray_npy::write_npy(&empty, &ndarray::Array2::<f64>::zeros((0, 2))).unwrap();
+        let ok = tmp.path().join("ok.npy");
+        ndarray_npy::write_npy(&ok, &array![[0.0f64, 1.0], [1.0, 2.0]]).unwrap();
+        let three = tmp.path().join("three.npy");
+        ndarray_npy::write_npy(&three, &array![[0.0f64, 1.0, 2.0]]).unwrap();
+        let ints = tmp.path().join("ints.npy");
+        ndarray_npy::write_npy(&ints, &array![[1i64, 2]]).unwrap();
+        let cases = [
+            ("metric_nan", wasserstein(&nan, &ok, true)),
+            ("metric_empty", wasserstein(&ok, &empty, true)),
+            ("metric_dims", wasserstein(&ok, &three, false)),
+            ("metric_dtype", wasserstein(&ints, &ok, false)),
+            ("metric_missing", wasserstein(&tmp.path().join("none.npy"), &ok, false)),
+        ];
+        for (name, result) in cases {
+            let err = result.unwrap_err().to_string().replace(&tmp.path().display().to_string(), "<tmp>");
+            insta::assert_snapshot!(name, err);
+        }
     }
 }

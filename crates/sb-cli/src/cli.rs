@@ -57,6 +57,41 @@ enum Command {
         #[arg(long)]
         model: Option<PathBuf>,
     },
+    /// Compute one metric between point clouds (.npy, float32 or float64) and print one JSON line.
+    #[command(subcommand)]
+    Metric(MetricCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum MetricCommand {
+    /// Exact W1 (Euclidean cost) between two clouds, sizes may differ.
+    W1 {
+        /// The first cloud, shape (n, d).
+        a: PathBuf,
+        /// The second cloud, shape (m, d).
+        b: PathBuf,
+    },
+    /// Exact W2 (squared Euclidean cost, then the root) between two clouds, sizes may differ.
+    W2 {
+        /// The first cloud, shape (n, d).
+        a: PathBuf,
+        /// The second cloud, shape (m, d).
+        b: PathBuf,
+    },
+    /// BW2²-UVP (percent) of samples against a Gaussian given by moments or by samples.
+    BwUvp {
+        /// The samples, shape (n, d).
+        samples: PathBuf,
+        /// The target mean, shape (d,).
+        #[arg(long, requires = "cov", conflicts_with = "target")]
+        mean: Option<PathBuf>,
+        /// The target covariance, shape (d, d).
+        #[arg(long, requires = "mean", conflicts_with = "target")]
+        cov: Option<PathBuf>,
+        /// Samples of the target, shape (m, d), to fit a Gaussian to.
+        #[arg(long, required_unless_present = "mean")]
+        target: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -125,6 +160,31 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
                 "wrote {} with the model in {}",
                 out.display(),
                 used.display()
+            );
+        }
+        Command::Metric(m) => {
+            let line = match m {
+                MetricCommand::W1 { a, b } => crate::metric::wasserstein(&a, &b, false)?,
+                MetricCommand::W2 { a, b } => crate::metric::wasserstein(&a, &b, true)?,
+                MetricCommand::BwUvp {
+                    samples,
+                    mean,
+                    cov,
+                    target,
+                } => {
+                    let target = match (mean, cov, target) {
+                        (Some(mean), Some(cov), None) => {
+                            crate::metric::BwTarget::Moments { mean, cov }
+                        }
+                        (None, None, Some(t)) => crate::metric::BwTarget::Samples(t),
+                        _ => unreachable!("clap enforces --mean with --cov, or --target"),
+                    };
+                    crate::metric::bw_uvp(&samples, &target)?
+                }
+            };
+            println!(
+                "{}",
+                serde_json::to_string(&line).expect("plain data serialises")
             );
         }
     }

@@ -7,11 +7,13 @@
 //! - [`experiment`]: the experiment file (problems × methods × seeds, evaluation);
 //! - [`run`](mod@run): `sb run`, which trains, evaluates and writes a run directory;
 //! - [`sample`](mod@sample): `sb sample`, which transports points with a saved bridge;
+//! - [`metric`]: `sb metric`, exact W1/W2 and BW2²-UVP between files;
 //! - [`results`]: result rows and the Markdown table.
 
 mod cli;
 mod error;
 pub mod experiment;
+pub mod metric;
 pub mod results;
 pub mod run;
 pub mod sample;
