@@ -162,22 +162,44 @@ mod metric {
     use std::path::Path;
 
     fn fixture(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/sb-eval/tests/fixtures").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../crates/sb-eval/tests/fixtures")
+            .join(name)
     }
 
     #[test]
     fn json_lines() {
-        let line = wasserstein(&fixture("w_5d_300x500_a.npy"), &fixture("w_5d_300x500_b.npy"), false).unwrap();
-        assert_eq!((line.metric, line.n, line.m, line.converged), ("w1", 300, Some(500), Some(true)));
-        assert!((line.value - 1.6109394673776158).abs() < 1e-9 * 1.61, "POT's value");
-        let text = serde_json::to_string(&line).unwrap();
-        assert!(text.starts_with(r#"{"metric":"w1","value":1.61093946737761"#), "{text}");
-        let bw = bw_uvp(
-            &fixture("bw_uvp_d2_samples.npy"),
-            &BwTarget::Moments { mean: fixture("bw_uvp_d2_mean.npy"), cov: fixture("bw_uvp_d2_cov.npy") },
+        let line = wasserstein(
+            &fixture("w_5d_300x500_a.npy"),
+            &fixture("w_5d_300x500_b.npy"),
+            false,
         )
         .unwrap();
-        assert_eq!(serde_json::to_value(&bw).unwrap()["m"], serde_json::Value::Null);
+        assert_eq!(
+            (line.metric, line.n, line.m, line.converged),
+            ("w1", 300, Some(500), Some(true))
+        );
+        assert!(
+            (line.value - 1.6109394673776158).abs() < 1e-9 * 1.61,
+            "POT's value"
+        );
+        let text = serde_json::to_string(&line).unwrap();
+        assert!(
+            text.starts_with(r#"{"metric":"w1","value":1.61093946737761"#),
+            "{text}"
+        );
+        let bw = bw_uvp(
+            &fixture("bw_uvp_d2_samples.npy"),
+            &BwTarget::Moments {
+                mean: fixture("bw_uvp_d2_mean.npy"),
+                cov: fixture("bw_uvp_d2_cov.npy"),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(&bw).unwrap()["m"],
+            serde_json::Value::Null
+        );
         assert!((bw.value - 3.6375732044428424).abs() < 1e-9 * 3.64);
     }
 
@@ -199,10 +221,16 @@ mod metric {
             ("metric_empty", wasserstein(&ok, &empty, true)),
             ("metric_dims", wasserstein(&ok, &three, false)),
             ("metric_dtype", wasserstein(&ints, &ok, false)),
-            ("metric_missing", wasserstein(&tmp.path().join("none.npy"), &ok, false)),
+            (
+                "metric_missing",
+                wasserstein(&tmp.path().join("none.npy"), &ok, false),
+            ),
         ];
         for (name, result) in cases {
-            let err = result.unwrap_err().to_string().replace(&tmp.path().display().to_string(), "<tmp>");
+            let err = result
+                .unwrap_err()
+                .to_string()
+                .replace(&tmp.path().display().to_string(), "<tmp>");
             insta::assert_snapshot!(name, err);
         }
     }

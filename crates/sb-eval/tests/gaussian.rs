@@ -121,3 +121,35 @@ proptest! {
         prop_assert!(err < 0.1 * scale + 0.05, "cross-covariance {} vs {}", cross, g.cross_covariance());
     }
 }
+
+/// cBW2²-UVP: exact conditional draws score near zero; draws that ignore the conditioning
+/// (from the marginal π1) score far higher.
+#[test]
+fn cbw_uvp_separates_exact_from_unconditional() {
+    let mut rng = SbRng::new(4);
+    let d = 3;
+    let (s0, s1) = (random_spd(d, &mut rng), random_spd(d, &mut rng));
+    let g = GaussianBridge::new(Array1::zeros(d), s0, Array1::ones(d), s1.clone(), 0.5).unwrap();
+    let inputs = g.sample_marginal(0.0, 20, &mut rng).unwrap();
+    let mut exact = Vec::new();
+    let mut blind = Vec::new();
+    for x in inputs.rows() {
+        let (m, c) = g.conditional(x);
+        exact.push((
+            sb_eval::gaussian_draws(&m, &c, 2000, &mut rng).unwrap(),
+            m.clone(),
+            c.clone(),
+        ));
+        blind.push((g.sample_marginal(1.0, 2000, &mut rng).unwrap(), m, c));
+    }
+    let view = |v: &Vec<(Array2<f64>, Array1<f64>, Array2<f64>)>| -> f64 {
+        let items: Vec<_> = v.iter().map(|(s, m, c)| (s.view(), m.view(), c)).collect();
+        sb_eval::cbw2_uvp(&items, s1.diag().sum()).unwrap()
+    };
+    let (good, bad) = (view(&exact), view(&blind));
+    assert!(good < 1.0, "exact conditionals: {good}%");
+    assert!(
+        bad > 10.0 * good.max(0.1),
+        "unconditional draws: {bad}% vs {good}%"
+    );
+}
