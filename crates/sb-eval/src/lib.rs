@@ -9,6 +9,8 @@
 //!   [`w2`] on top of it;
 //! - [`assignment`]: an exact linear assignment solver (Hungarian method with
 //!   potentials), an independent check of the network simplex on square problems;
+//! - [`ot_interpolate`], [`w1_weighted`]: displacement interpolation along the exact plan
+//!   (the OT reference row of single-cell benchmarks);
 //! - [`sinkhorn`]: entropic optimal transport in the log domain;
 //! - [`GaussianBridge`]: the closed-form Gaussian Schrödinger bridge (plan, marginals,
 //!   conditionals, exact samplers);
@@ -28,6 +30,7 @@ pub mod assignment;
 mod bures;
 mod error;
 mod gaussian;
+mod interpolation;
 pub mod linalg;
 mod mmd;
 mod simplex;
@@ -38,6 +41,7 @@ mod wasserstein;
 pub use bures::{bw2_squared, bw2_uvp, bw2_uvp_samples, cbw2_uvp, gaussian_kl};
 pub use error::EvalError;
 pub use gaussian::{gaussian_draws, GaussianBridge};
+pub use interpolation::{ot_interpolate, w1_weighted};
 pub use mmd::mmd_rbf;
 pub use simplex::{emd, EmdOptions, Transport};
 pub use sinkhorn::{sinkhorn, EntropicTransport, SinkhornOptions};
