@@ -4,10 +4,7 @@
 //! optimal plan that is a permutation (Birkhoff–von Neumann), so the assignment optimum
 //! is the exact optimal transport cost.
 
-use ndarray::{Array2, ArrayView2};
-
-use crate::error::check_pair;
-use crate::EvalError;
+use ndarray::Array2;
 
 /// An optimal assignment.
 #[derive(Clone, Debug)]
@@ -19,34 +16,6 @@ pub struct Assignment {
     /// Row potentials `u` and column potentials `v`, with `u_i + v_j ≤ cost[i, j]`
     /// and equality on the assignment (so `Σu + Σv` equals the cost).
     pub potentials: (Vec<f64>, Vec<f64>),
-}
-
-/// The cost matrix `c(‖a_i − b_j‖²)` between two clouds of equal size.
-///
-/// # Errors
-/// Empty clouds, different sizes or dimensions, or non-finite values.
-pub fn pairwise_cost(
-    a: ArrayView2<'_, f64>,
-    b: ArrayView2<'_, f64>,
-    c: impl Fn(f64) -> f64,
-) -> Result<Array2<f64>, EvalError> {
-    check_pair(a, b)?;
-    if a.nrows() != b.nrows() {
-        return Err(EvalError::ShapeMismatch(format!(
-            "the assignment solver needs clouds of equal size, got {} and {}",
-            a.nrows(),
-            b.nrows()
-        )));
-    }
-    Ok(Array2::from_shape_fn((a.nrows(), b.nrows()), |(i, j)| {
-        let d2: f64 = a
-            .row(i)
-            .iter()
-            .zip(b.row(j))
-            .map(|(x, y)| (x - y) * (x - y))
-            .sum();
-        c(d2)
-    }))
 }
 
 /// Solves the square assignment problem `min_σ Σ_i cost[i, σ(i)]` exactly.

@@ -20,15 +20,7 @@ pub fn bw2_squared(
     m2: ArrayView1<'_, f64>,
     s2: &Array2<f64>,
 ) -> Result<f64, EvalError> {
-    let d = m1.len();
-    if m2.len() != d || s1.dim() != (d, d) || s2.dim() != (d, d) {
-        return Err(EvalError::ShapeMismatch(format!(
-            "means of length {d} and {}, covariances {:?} and {:?}",
-            m2.len(),
-            s1.dim(),
-            s2.dim()
-        )));
-    }
+    check_gaussians(m1, s1, m2, s2)?;
     let r1 = sqrt_psd(s1)?;
     let cross = sqrt_psd(&r1.dot(s2).dot(&r1))?;
     let dm = &m1 - &m2;
@@ -122,6 +114,20 @@ pub fn gaussian_kl(
     m2: ArrayView1<'_, f64>,
     s2: &Array2<f64>,
 ) -> Result<f64, EvalError> {
+    let d = check_gaussians(m1, s1, m2, s2)?;
+    let s2_inv = inv_pd(s2)?;
+    let dm: Array1<f64> = &m2 - &m1;
+    let trace = s2_inv.dot(s1).diag().sum();
+    Ok(0.5 * (trace + dm.dot(&s2_inv.dot(&dm)) - d as f64 + log_det_pd(s2)? - log_det_pd(s1)?))
+}
+
+/// Checks that two Gaussians have one dimension; returns it.
+fn check_gaussians(
+    m1: ArrayView1<'_, f64>,
+    s1: &Array2<f64>,
+    m2: ArrayView1<'_, f64>,
+    s2: &Array2<f64>,
+) -> Result<usize, EvalError> {
     let d = m1.len();
     if m2.len() != d || s1.dim() != (d, d) || s2.dim() != (d, d) {
         return Err(EvalError::ShapeMismatch(format!(
@@ -131,10 +137,7 @@ pub fn gaussian_kl(
             s2.dim()
         )));
     }
-    let s2_inv = inv_pd(s2)?;
-    let dm: Array1<f64> = &m2 - &m1;
-    let trace = s2_inv.dot(s1).diag().sum();
-    Ok(0.5 * (trace + dm.dot(&s2_inv.dot(&dm)) - d as f64 + log_det_pd(s2)? - log_det_pd(s1)?))
+    Ok(d)
 }
 
 #[cfg(test)]

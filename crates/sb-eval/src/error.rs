@@ -49,3 +49,21 @@ pub(crate) fn check_pair(
     }
     Ok(())
 }
+
+/// Checks that a cost matrix is non-empty and finite.
+pub(crate) fn check_cost(cost: ndarray::ArrayView2<'_, f64>) -> Result<(), EvalError> {
+    if cost.is_empty() {
+        return Err(EvalError::EmptyInput("the cost matrix"));
+    }
+    if let Some(row) = cost
+        .rows()
+        .into_iter()
+        .position(|r| r.iter().any(|v| !v.is_finite()))
+    {
+        return Err(EvalError::NonFinite {
+            what: "the cost matrix",
+            row,
+        });
+    }
+    Ok(())
+}

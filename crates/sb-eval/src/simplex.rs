@@ -63,19 +63,7 @@ pub fn emd(
     options: EmdOptions,
 ) -> Result<Transport, EvalError> {
     let (n, m) = cost.dim();
-    if n == 0 || m == 0 {
-        return Err(EvalError::EmptyInput("the cost matrix"));
-    }
-    if let Some(row) = cost
-        .rows()
-        .into_iter()
-        .position(|r| r.iter().any(|v| !v.is_finite()))
-    {
-        return Err(EvalError::NonFinite {
-            what: "the cost matrix",
-            row,
-        });
-    }
+    crate::error::check_cost(cost)?;
     // Uniform weights are scaled to integers (m/g per source, n/g per sink) so that every
     // flow is an exact integer in f64 and ties are decided exactly.
     let g = gcd(n, m);

@@ -57,19 +57,7 @@ pub fn sinkhorn(
     options: SinkhornOptions,
 ) -> Result<EntropicTransport, EvalError> {
     let (n, m) = cost.dim();
-    if n == 0 || m == 0 {
-        return Err(EvalError::EmptyInput("the cost matrix"));
-    }
-    if let Some(row) = cost
-        .rows()
-        .into_iter()
-        .position(|r| r.iter().any(|v| !v.is_finite()))
-    {
-        return Err(EvalError::NonFinite {
-            what: "the cost matrix",
-            row,
-        });
-    }
+    crate::error::check_cost(cost)?;
     if !(reg > 0.0 && reg.is_finite()) {
         return Err(EvalError::ShapeMismatch(format!(
             "reg must be > 0, got {reg}"
