@@ -143,10 +143,31 @@ fn bad_experiment_files_name_file_and_key() {
 }
 
 #[test]
+fn check_validates_without_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = write(tmp.path(), "tiny.yaml", TINY);
+    let (parsed, jobs) = sb_cli::run::check(&exp).unwrap();
+    assert_eq!((parsed.name.as_str(), jobs), ("tiny", 2));
+    let bad = write(
+        tmp.path(),
+        "bad.yaml",
+        &TINY.replace(
+            "num_steps: 5}\n    net: {hidden: [16]}\n",
+            "num_steps: 5}\n    net: {hidden: [0]}\n",
+        ),
+    );
+    let err = sb_cli::run::check(&bad).unwrap_err().to_string();
+    assert!(
+        err.contains("methods[0].net.hidden: every width must be ≥ 1"),
+        "{err}"
+    );
+}
+
+#[test]
 fn help_texts() {
     let mut cmd = sb_cli::Cli::command();
     insta::assert_snapshot!("help", cmd.render_help().to_string());
-    for sub in ["run", "sample", "metric"] {
+    for sub in ["run", "check", "sample", "metric"] {
         let help = cmd
             .find_subcommand_mut(sub)
             .unwrap()

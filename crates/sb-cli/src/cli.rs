@@ -34,6 +34,11 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Validate an experiment file (keys, values, data files, dimensions) without training.
+    Check {
+        /// The experiment file (YAML).
+        experiment: PathBuf,
+    },
     /// Transport points with a trained bridge.
     Sample {
         /// A run directory written by `sb run` (or one model directory inside it).
@@ -133,6 +138,16 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
             let (dir, rows) = run(&experiment, &RunOptions { out, seed, quiet })?;
             println!("{}", crate::results::markdown(&rows));
             println!("run directory: {}", dir.display());
+        }
+        Command::Check { experiment } => {
+            let (exp, jobs) = crate::run::check(&experiment)?;
+            println!(
+                "{}: ok — {} problem(s) × {} method(s) × {} seed(s) = {jobs} job(s)",
+                experiment.display(),
+                exp.problems.len(),
+                exp.methods.len(),
+                exp.seeds.len()
+            );
         }
         Command::Sample {
             run_dir,

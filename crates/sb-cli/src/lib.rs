@@ -14,6 +14,7 @@ mod cli;
 mod error;
 pub mod experiment;
 pub mod metric;
+pub mod progress;
 pub mod results;
 pub mod run;
 pub mod sample;

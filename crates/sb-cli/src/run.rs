@@ -9,10 +9,11 @@ use candle_core::Device;
 use ndarray::Array2;
 use sb_data::{SbRng, Source};
 use sb_methods::tensor::to_f32;
-use sb_methods::{Direction, Observer, PassInfo, TrainedBridge, Trainer};
+use sb_methods::{Direction, Observer, TrainedBridge, Trainer};
 use serde::{Deserialize, Serialize};
 
 use crate::experiment::{EvalConfig, Experiment, MethodEntry, Metric, Problem};
+use crate::progress::{JsonLog, Progress};
 use crate::results::{markdown, Row};
 use crate::{CliError, Result};
 
@@ -45,24 +46,6 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// No progress lines.
     pub quiet: bool,
-}
-
-/// Prints one line per finished pass to standard error.
-struct PassLines {
-    prefix: String,
-}
-
-impl Observer for PassLines {
-    fn pass_end(&mut self, info: &PassInfo) {
-        eprintln!(
-            "{} pass {}/{} ({}) mean loss {:.5}",
-            self.prefix,
-            info.pass + 1,
-            info.passes,
-            info.direction,
-            info.mean_loss
-        );
-    }
 }
 
 /// Runs an experiment file; returns the run directory and the result rows.
@@ -101,6 +84,18 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<(PathBuf, Vec<Row>)> {
         }
     }
     Ok((out, rows))
+}
+
+/// Validates an experiment file without training: keys, values, data files and dimensions.
+/// Returns the experiment and the number of jobs (problems × methods × seeds).
+///
+/// # Errors
+/// As [`run`], before anything is trained or written.
+pub fn check(path: &Path) -> Result<(Experiment, usize)> {
+    let exp = Experiment::load(path)?;
+    load_sources(&exp, path)?;
+    let jobs = exp.problems.len() * exp.methods.len() * exp.seeds.len();
+    Ok((exp, jobs))
 }
 
 fn load_sources(exp: &Experiment, file: &Path) -> Result<Vec<(Source, Source)>> {
@@ -158,14 +153,23 @@ fn run_one(
     let trainer = Trainer::new(solver, entry.net.clone(), entry.train.clone(), Device::Cpu)?;
     // Stream 0 trains; stream 1 evaluates, so evaluation draws never shift training.
     let mut rng = SbRng::stream(seed, 0);
-    let mut lines = PassLines {
-        prefix: format!("[{} / {method} / seed {seed}]", problem.name),
+    let model_dir = out
+        .join("models")
+        .join(slug(&problem.name))
+        .join(slug(&method))
+        .join(format!("seed{seed}"));
+    std::fs::create_dir_all(&model_dir).map_err(|e| CliError::io(&model_dir, e))?;
+    let log_path = model_dir.join("train_log.jsonl");
+    let mut log = JsonLog::create(&log_path, 50)?;
+    let mut progress = Progress::new(format!("[{} / {method} / seed {seed}]", problem.name));
+    let bridge = {
+        let mut observers: Vec<&mut dyn Observer> = vec![&mut log];
+        if !quiet {
+            observers.push(&mut progress);
+        }
+        trainer.train(pi0, pi1, &mut rng, &mut observers)?
     };
-    let mut observers: Vec<&mut dyn Observer> = Vec::new();
-    if !quiet {
-        observers.push(&mut lines);
-    }
-    let bridge = trainer.train(pi0, pi1, &mut rng, &mut observers)?;
+    log.finish(&log_path)?;
 
     let mut eval_rng = SbRng::stream(seed, 1);
     let n = eval.samples;
@@ -176,12 +180,6 @@ fn run_one(
     let forward = bridge.sample(Direction::Forward, &start0, &mut eval_rng, false)?;
     let backward = bridge.sample(Direction::Backward, &start1, &mut eval_rng, false)?;
 
-    let model_dir = out
-        .join("models")
-        .join(slug(&problem.name))
-        .join(slug(&method))
-        .join(format!("seed{seed}"));
-    std::fs::create_dir_all(&model_dir).map_err(|e| CliError::io(&model_dir, e))?;
     save_model(
         &bridge,
         problem,
