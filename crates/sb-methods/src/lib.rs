@@ -50,4 +50,7 @@ pub use direction::Direction;
 pub use error::{MethodError, Result};
 pub use net::NetConfig;
 pub use solver::BridgeSolver;
-pub use trainer::{Model, Observer, PassInfo, StepInfo, TrainedBridge, Trainer};
+pub use trainer::{
+    Checkpoint, Checkpointer, Model, Observer, PassInfo, Resume, SavedModel, StepInfo,
+    TrainedBridge, Trainer,
+};

@@ -199,9 +199,16 @@ impl DriftNet {
         &self.vars
     }
 
-    /// A snapshot of the current parameter values.
-    pub fn params(&self) -> Vec<Tensor> {
-        self.vars.iter().map(|v| v.as_tensor().clone()).collect()
+    /// A snapshot of the current parameter values (copied: a `Var` is updated in place, so
+    /// a plain clone of its tensor would keep changing with training).
+    ///
+    /// # Errors
+    /// A tensor error.
+    pub fn params(&self) -> Result<Vec<Tensor>> {
+        self.vars
+            .iter()
+            .map(|v| Ok(v.as_tensor().copy()?))
+            .collect()
     }
 
     /// Evaluates the network with its own parameters.
@@ -268,19 +275,39 @@ impl DriftNet {
     /// The file cannot be read, or a tensor is missing or has the wrong shape.
     pub fn load(&self, path: &Path) -> Result<()> {
         let tensors = candle_core::safetensors::load(path, &self.device())?;
-        let names = self.named_params(&self.params());
-        for (i, var) in self.vars.iter().enumerate() {
-            let kind = if i % 2 == 0 { "weight" } else { "bias" };
-            let name = format!("layer{}.{kind}", i / 2);
-            let t = tensors.get(&name).ok_or_else(|| {
-                MethodError::Config(format!("{}: no tensor `{name}`", path.display()))
-            })?;
-            if t.dims() != names[&name].dims() {
+        let params = (0..self.vars.len())
+            .map(|i| {
+                let kind = if i % 2 == 0 { "weight" } else { "bias" };
+                let name = format!("layer{}.{kind}", i / 2);
+                tensors.get(&name).cloned().ok_or_else(|| {
+                    MethodError::Config(format!("{}: no tensor `{name}`", path.display()))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.set_params(&params).map_err(|e| match e {
+            MethodError::Config(m) => MethodError::Config(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Sets every weight from `params` (in [`DriftNet::vars`] order).
+    ///
+    /// # Errors
+    /// The wrong number of tensors, or a tensor of the wrong shape.
+    pub fn set_params(&self, params: &[Tensor]) -> Result<()> {
+        if params.len() != self.vars.len() {
+            return Err(MethodError::Config(format!(
+                "{} tensors given for a network of {}",
+                params.len(),
+                self.vars.len()
+            )));
+        }
+        for (i, (var, t)) in self.vars.iter().zip(params).enumerate() {
+            if t.dims() != var.dims() {
                 return Err(MethodError::Config(format!(
-                    "{}: `{name}` has shape {:?}, the network expects {:?}",
-                    path.display(),
+                    "tensor {i} has shape {:?}, the network expects {:?}",
                     t.dims(),
-                    names[&name].dims()
+                    var.dims()
                 )));
             }
             var.set(&t.to_dtype(DType::F32)?)?;
@@ -350,7 +377,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sb-net-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("w.safetensors");
-        a.save(&a.params(), &p).unwrap();
+        a.save(&a.params().unwrap(), &p).unwrap();
         b.load(&p).unwrap();
         let x = Tensor::ones((1, 2), DType::F32, &Device::Cpu).unwrap();
         let t = Tensor::zeros((1, 1), DType::F32, &Device::Cpu).unwrap();

@@ -106,6 +106,11 @@ impl Ema {
         Ok(Self { decay, shadow })
     }
 
+    /// Continues an average from saved values.
+    pub fn from_params(decay: f64, shadow: Vec<Tensor>) -> Self {
+        Self { decay, shadow }
+    }
+
     /// Folds the current values of `vars` into the average.
     ///
     /// # Errors

@@ -26,10 +26,39 @@ impl Model {
         &self.net
     }
 
+    /// The EMA of the weights, if one is kept.
+    pub fn ema_params(&self) -> Option<&[Tensor]> {
+        self.ema.as_ref().map(Ema::params)
+    }
+
+    /// Rebuilds a model from saved weights (and EMA), for resuming a run.
+    ///
+    /// # Errors
+    /// Weights whose shapes do not fit the architecture.
+    pub fn from_saved(
+        net: &NetConfig,
+        dim: usize,
+        device: &Device,
+        saved: SavedModel,
+        ema_decay: Option<f64>,
+    ) -> Result<Self> {
+        let model = DriftNet::new(net, dim, device, &mut SbRng::new(0))?;
+        model.set_params(&saved.params)?;
+        let ema = match (ema_decay, saved.ema) {
+            (Some(decay), Some(shadow)) => Some(Ema::from_params(decay, shadow)),
+            (Some(decay), None) => Some(Ema::new(model.vars(), decay)?),
+            (None, _) => None,
+        };
+        Ok(Self { net: model, ema })
+    }
+
     /// The parameters used for sampling: the EMA if kept, else the live weights.
-    pub fn sampling_params(&self) -> Vec<Tensor> {
+    ///
+    /// # Errors
+    /// A tensor error.
+    pub fn sampling_params(&self) -> Result<Vec<Tensor>> {
         match &self.ema {
-            Some(e) => e.params().to_vec(),
+            Some(e) => Ok(e.params().to_vec()),
             None => self.net.params(),
         }
     }
@@ -88,6 +117,52 @@ pub trait Observer {
     fn pass_end(&mut self, _info: &PassInfo) {}
 }
 
+/// Saved weights of one direction's model.
+#[derive(Clone, Debug)]
+pub struct SavedModel {
+    /// The live weights, in [`DriftNet::vars`] order.
+    pub params: Vec<Tensor>,
+    /// The EMA of the weights, if one was kept.
+    pub ema: Option<Vec<Tensor>>,
+}
+
+/// The state of a run at a pass boundary: with the generator's state, enough to continue it
+/// exactly (Adam starts afresh every pass, so no optimizer moments are needed).
+pub struct Checkpoint<'a> {
+    /// Passes completed.
+    pub passes_done: usize,
+    /// The direction of the next pass.
+    pub next_direction: Direction,
+    /// The generator, as it stands at the boundary.
+    pub rng: &'a SbRng,
+    /// The forward model, if trained.
+    pub forward: Option<&'a Model>,
+    /// The backward model, if trained.
+    pub backward: Option<&'a Model>,
+}
+
+/// Receives a [`Checkpoint`] after every pass; an error stops training.
+pub trait Checkpointer {
+    /// Saves the checkpoint.
+    ///
+    /// # Errors
+    /// The checkpoint could not be saved.
+    fn save(&mut self, checkpoint: &Checkpoint<'_>) -> Result<()>;
+}
+
+/// A saved state to continue training from (the generator's state is restored by the caller).
+#[derive(Clone, Debug)]
+pub struct Resume {
+    /// Passes already completed.
+    pub passes_done: usize,
+    /// The direction of the next pass.
+    pub next_direction: Direction,
+    /// The forward model, if trained.
+    pub forward: Option<SavedModel>,
+    /// The backward model, if trained.
+    pub backward: Option<SavedModel>,
+}
+
 /// Trains a [`BridgeSolver`]'s forward and backward drifts between two data sources.
 pub struct Trainer {
     solver: Box<dyn BridgeSolver>,
@@ -131,6 +206,25 @@ impl Trainer {
         rng: &mut SbRng,
         observers: &mut [&mut dyn Observer],
     ) -> Result<TrainedBridge> {
+        self.train_from(None, pi0, pi1, rng, observers, None)
+    }
+
+    /// Runs the passes left after `resume` (all of them if `None`), handing a [`Checkpoint`] to
+    /// `checkpointer` after each. Resumed with the generator state saved at a boundary, a run
+    /// ends exactly as an uninterrupted one.
+    ///
+    /// # Errors
+    /// As [`Trainer::train`], a resume state that does not fit the configuration, or a failed
+    /// checkpoint.
+    pub fn train_from(
+        self,
+        resume: Option<Resume>,
+        pi0: &Source,
+        pi1: &Source,
+        rng: &mut SbRng,
+        observers: &mut [&mut dyn Observer],
+        mut checkpointer: Option<&mut dyn Checkpointer>,
+    ) -> Result<TrainedBridge> {
         let dim = pi0.dim();
         if pi1.dim() != dim {
             return Err(MethodError::Config(format!(
@@ -140,10 +234,25 @@ impl Trainer {
         }
         let cfg = &self.config;
         let solver = self.solver.as_ref();
-        let mut forward: Option<Model> = None;
-        let mut backward: Option<Model> = None;
-        let mut direction = solver.first_direction();
-        for pass in 0..cfg.passes {
+        let restore = |saved: Option<SavedModel>| -> Result<Option<Model>> {
+            saved
+                .map(|m| Model::from_saved(&self.net, dim, &self.device, m, cfg.ema_decay))
+                .transpose()
+        };
+        let (start, mut direction, mut forward, mut backward) = match resume {
+            Some(r) => {
+                if r.passes_done > cfg.passes {
+                    return Err(MethodError::Config(format!(
+                        "the checkpoint has {} passes done but the run has {}",
+                        r.passes_done, cfg.passes
+                    )));
+                }
+                let (f, b) = (restore(r.forward)?, restore(r.backward)?);
+                (r.passes_done, r.next_direction, f, b)
+            }
+            None => (0, solver.first_direction(), None, None),
+        };
+        for pass in start..cfg.passes {
             let (current, opposite) = match direction {
                 Direction::Forward => (&mut forward, &backward),
                 Direction::Backward => (&mut backward, &forward),
@@ -196,6 +305,15 @@ impl Trainer {
                 o.pass_end(&info);
             }
             direction = direction.opposite();
+            if let Some(c) = checkpointer.as_deref_mut() {
+                c.save(&Checkpoint {
+                    passes_done: pass + 1,
+                    next_direction: direction,
+                    rng,
+                    forward: forward.as_ref(),
+                    backward: backward.as_ref(),
+                })?;
+            }
         }
         Ok(TrainedBridge {
             solver: self.solver,
@@ -368,7 +486,7 @@ impl TrainedBridge {
         for d in [Direction::Forward, Direction::Backward] {
             if let Some(m) = self.model(d) {
                 m.net
-                    .save(&m.sampling_params(), &dir.join(format!("{d}.safetensors")))?;
+                    .save(&m.sampling_params()?, &dir.join(format!("{d}.safetensors")))?;
             }
         }
         Ok(())

@@ -128,3 +128,72 @@ fn invalid_training_values_are_refused_by_key() {
         assert_eq!(config.validate().unwrap_err().to_string(), message);
     }
 }
+
+/// Keeps the checkpoint taken after a chosen number of passes.
+struct Keep {
+    at: usize,
+    kept: Option<(sb_methods::Resume, SbRng)>,
+}
+
+impl sb_methods::Checkpointer for Keep {
+    fn save(&mut self, c: &sb_methods::Checkpoint<'_>) -> Result<(), MethodError> {
+        if c.passes_done == self.at {
+            let saved = |m: Option<&sb_methods::Model>| {
+                m.map(|m| sb_methods::SavedModel {
+                    params: m.net().params().unwrap(),
+                    ema: m.ema_params().map(<[_]>::to_vec),
+                })
+            };
+            self.kept = Some((
+                sb_methods::Resume {
+                    passes_done: c.passes_done,
+                    next_direction: c.next_direction,
+                    forward: saved(c.forward),
+                    backward: saved(c.backward),
+                },
+                c.rng.clone(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn resuming_from_a_pass_boundary_equals_the_uninterrupted_run() {
+    let (pi0, pi1) = gaussians(1.0);
+    let config = TrainConfig {
+        passes: 4,
+        steps_per_pass: 25,
+        batch_size: 32,
+        lr: 1e-2,
+        cache_size: 64,
+        ema_decay: Some(0.9),
+        ..TrainConfig::default()
+    };
+    let trainer = || {
+        let solver = MethodConfig::Dsbm(DsbmConfig::default())
+            .build(1.0)
+            .unwrap();
+        Trainer::new(solver, small_net(), config.clone(), Device::Cpu).unwrap()
+    };
+    let finish = |bridge: sb_methods::TrainedBridge, rng: &mut SbRng| -> Vec<f32> {
+        let start = to_f32(&pi0.sample(64, rng));
+        let out = bridge
+            .sample(Direction::Forward, &start, rng, false)
+            .unwrap();
+        out.end().iter().copied().collect()
+    };
+    let mut keep = Keep { at: 2, kept: None };
+    let mut rng = SbRng::new(3);
+    let whole = trainer()
+        .train_from(None, &pi0, &pi1, &mut rng, &mut [], Some(&mut keep))
+        .unwrap();
+    let uninterrupted = finish(whole, &mut rng);
+
+    let (resume, mut rng) = keep.kept.expect("a checkpoint after pass 2");
+    assert_eq!(resume.next_direction, Direction::Backward);
+    let resumed = trainer()
+        .train_from(Some(resume), &pi0, &pi1, &mut rng, &mut [], None)
+        .unwrap();
+    assert_eq!(finish(resumed, &mut rng), uninterrupted);
+}
