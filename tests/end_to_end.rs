@@ -108,7 +108,10 @@ fn existing_results_are_never_overwritten() {
     )
     .unwrap_err()
     .to_string();
-    assert!(err.contains("already holds results"), "{err}");
+    assert!(
+        err.contains("already holds a run") && err.contains("--resume"),
+        "{err}"
+    );
     assert_eq!(
         before,
         std::fs::read_to_string(dir.join("results.json")).unwrap()

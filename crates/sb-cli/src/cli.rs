@@ -23,13 +23,18 @@ enum Command {
     /// (config.yaml, results.json, results.md, samples and networks).
     Run {
         /// The experiment file (YAML).
-        experiment: PathBuf,
+        #[arg(required_unless_present = "resume")]
+        experiment: Option<PathBuf>,
         /// The run directory [default: runs/<name>, or runs/<name>-2, … if taken].
-        #[arg(long)]
+        #[arg(long, conflicts_with = "resume")]
         out: Option<PathBuf>,
         /// Run this seed only, instead of the file's `seeds`.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "resume")]
         seed: Option<u64>,
+        /// Continue a run directory after an interruption: finished jobs are kept, the
+        /// interrupted one continues from its last checkpoint (written after every pass).
+        #[arg(long, value_name = "RUN_DIR", conflicts_with = "experiment")]
+        resume: Option<PathBuf>,
         /// Print nothing but errors and the final table.
         #[arg(long)]
         quiet: bool,
@@ -133,9 +138,14 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
             experiment,
             out,
             seed,
+            resume,
             quiet,
         } => {
-            let (dir, rows) = run(&experiment, &RunOptions { out, seed, quiet })?;
+            let (dir, rows) = match (resume, experiment) {
+                (Some(dir), _) => crate::run::resume(&dir, quiet)?,
+                (None, Some(exp)) => run(&exp, &RunOptions { out, seed, quiet })?,
+                (None, None) => unreachable!("clap requires EXPERIMENT or --resume"),
+            };
             println!("{}", crate::results::markdown(&rows));
             println!("run directory: {}", dir.display());
         }

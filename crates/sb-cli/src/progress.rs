@@ -86,12 +86,19 @@ pub struct JsonLog {
 }
 
 impl JsonLog {
-    /// Creates (or truncates) the log file.
+    /// Opens the log file: truncated for a new run, appended to when resuming (the steps of
+    /// an interrupted pass then appear twice, the second time as they were recomputed).
     ///
     /// # Errors
-    /// The file cannot be created.
-    pub fn create(path: &Path, every: usize) -> Result<Self> {
-        let file = File::create(path).map_err(|e| CliError::io(path, e))?;
+    /// The file cannot be opened.
+    pub fn open(path: &Path, every: usize, append: bool) -> Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(path)
+            .map_err(|e| CliError::io(path, e))?;
         Ok(Self {
             out: BufWriter::new(file),
             every: every.max(1),

@@ -12,6 +12,7 @@ use sb_methods::tensor::to_f32;
 use sb_methods::{Direction, Observer, TrainedBridge, Trainer};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::{load_latest, DirCheckpointer};
 use crate::experiment::{EvalConfig, Experiment, MethodEntry, Metric, Problem};
 use crate::progress::{JsonLog, Progress};
 use crate::results::{markdown, Row};
@@ -48,6 +49,9 @@ pub struct RunOptions {
     pub quiet: bool,
 }
 
+/// A job's identity in results: (benchmark, method, seed).
+type JobKey = (String, String, u64);
+
 /// Runs an experiment file; returns the run directory and the result rows.
 ///
 /// Nothing already written is overwritten: the default directory gets a numeric suffix if
@@ -63,27 +67,91 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<(PathBuf, Vec<Row>)> {
     let sources = load_sources(&exp, path)?;
     let out = prepare_out_dir(&exp.name, options.out.as_deref())?;
     write_atomic(&out.join("config.yaml"), exp.to_yaml().as_bytes())?;
+    execute(&exp, &sources, &out, Vec::new(), options.quiet, false)
+}
+
+/// Continues a run directory written by `sb run`: jobs already in its `results.json` are kept,
+/// an interrupted job continues from its latest checkpoint, the others run from the start.
+/// The final values equal those of an uninterrupted run with the same seeds.
+///
+/// # Errors
+/// A directory without `config.yaml`, or any error of [`run`].
+pub fn resume(run_dir: &Path, quiet: bool) -> Result<(PathBuf, Vec<Row>)> {
+    let config = run_dir.join("config.yaml");
+    if !config.is_file() {
+        return Err(CliError::Input(format!(
+            "{}: not a run directory (no config.yaml); `sb run --resume` takes the directory `sb run` wrote",
+            run_dir.display()
+        )));
+    }
+    let exp = Experiment::load(&config)?;
+    let sources = load_sources(&exp, &config)?;
+    let results = run_dir.join("results.json");
+    let done: Vec<Row> = if results.is_file() {
+        let text = std::fs::read_to_string(&results).map_err(|e| CliError::io(&results, e))?;
+        serde_json::from_str(&text).map_err(|e| CliError::io(&results, e))?
+    } else {
+        Vec::new()
+    };
+    execute(&exp, &sources, run_dir, done, quiet, true)
+}
+
+fn execute(
+    exp: &Experiment,
+    sources: &[(Source, Source)],
+    out: &Path,
+    done: Vec<Row>,
+    quiet: bool,
+    resuming: bool,
+) -> Result<(PathBuf, Vec<Row>)> {
     let mut rows = Vec::new();
-    for (problem, (pi0, pi1)) in exp.problems.iter().zip(&sources) {
+    for (problem, (pi0, pi1)) in exp.problems.iter().zip(sources) {
         for entry in &exp.methods {
             for &seed in &exp.seeds {
-                let new_rows = run_one(
+                let method = method_name(entry, problem)?;
+                let key: JobKey = (problem.name.clone(), method.clone(), seed);
+                let finished: Vec<Row> = done
+                    .iter()
+                    .filter(|r| (r.benchmark.clone(), r.method.clone(), r.seed) == key)
+                    .cloned()
+                    .collect();
+                if !finished.is_empty() {
+                    rows.extend(finished);
+                    continue;
+                }
+                let job = Job {
                     problem,
                     pi0,
                     pi1,
                     entry,
+                    method,
                     seed,
-                    &exp.eval,
-                    &out,
-                    options.quiet,
-                )?;
-                rows.extend(new_rows);
+                };
+                rows.extend(run_one(&job, &exp.eval, out, quiet, resuming)?);
                 // Results so far are always on disk, so a later failure loses nothing.
-                write_results(&out, &rows)?;
+                write_results(out, &rows)?;
             }
         }
     }
-    Ok((out, rows))
+    write_results(out, &rows)?;
+    Ok((out.to_path_buf(), rows))
+}
+
+fn method_name(entry: &MethodEntry, problem: &Problem) -> Result<String> {
+    Ok(match &entry.label {
+        Some(l) => l.clone(),
+        None => entry.method.build(problem.sigma)?.name(entry.train.passes),
+    })
+}
+
+/// One (problem, method, seed) to train and evaluate.
+struct Job<'a> {
+    problem: &'a Problem,
+    pi0: &'a Source,
+    pi1: &'a Source,
+    entry: &'a MethodEntry,
+    method: String,
+    seed: u64,
 }
 
 /// Validates an experiment file without training: keys, values, data files and dimensions.
@@ -125,21 +193,25 @@ fn load_sources(exp: &Experiment, file: &Path) -> Result<Vec<(Source, Source)>> 
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_one(
-    problem: &Problem,
-    pi0: &Source,
-    pi1: &Source,
-    entry: &MethodEntry,
-    seed: u64,
+    job: &Job<'_>,
     eval: &EvalConfig,
     out: &Path,
     quiet: bool,
+    resuming: bool,
 ) -> Result<Vec<Row>> {
+    let Job {
+        problem,
+        pi0,
+        pi1,
+        entry,
+        seed,
+        ..
+    } = *job;
+    let method = job.method.clone();
     let start = Instant::now();
     let solver = entry.method.build(problem.sigma)?;
     let passes = entry.train.passes;
-    let method = entry.label.clone().unwrap_or_else(|| solver.name(passes));
     let mut params: BTreeMap<String, String> = solver.params().into_iter().collect();
     params.insert("sigma".into(), problem.sigma.to_string());
     params.insert("passes".into(), passes.to_string());
@@ -151,23 +223,47 @@ fn run_one(
     params.insert("lr".into(), entry.train.lr.to_string());
     params.insert("hidden".into(), format!("{:?}", entry.net.hidden));
     let trainer = Trainer::new(solver, entry.net.clone(), entry.train.clone(), Device::Cpu)?;
-    // Stream 0 trains; stream 1 evaluates, so evaluation draws never shift training.
-    let mut rng = SbRng::stream(seed, 0);
     let model_dir = out
         .join("models")
         .join(slug(&problem.name))
         .join(slug(&method))
         .join(format!("seed{seed}"));
     std::fs::create_dir_all(&model_dir).map_err(|e| CliError::io(&model_dir, e))?;
+    let checkpoints = model_dir.join("checkpoints");
+    // Stream 0 trains; stream 1 evaluates, so evaluation draws never shift training.
+    let (resume_from, mut rng) = match resuming
+        .then(|| load_latest(&checkpoints, &entry.net, pi0.dim(), &Device::Cpu))
+        .transpose()?
+        .flatten()
+    {
+        Some((state, rng)) => {
+            if !quiet {
+                eprintln!(
+                    "[{} / {method} / seed {seed}] resuming after pass {}",
+                    problem.name, state.passes_done
+                );
+            }
+            (Some(state), rng)
+        }
+        None => (None, SbRng::stream(seed, 0)),
+    };
     let log_path = model_dir.join("train_log.jsonl");
-    let mut log = JsonLog::create(&log_path, 50)?;
+    let mut log = JsonLog::open(&log_path, 50, resume_from.is_some())?;
     let mut progress = Progress::new(format!("[{} / {method} / seed {seed}]", problem.name));
+    let mut saver = DirCheckpointer::new(checkpoints, 2);
     let bridge = {
         let mut observers: Vec<&mut dyn Observer> = vec![&mut log];
         if !quiet {
             observers.push(&mut progress);
         }
-        trainer.train(pi0, pi1, &mut rng, &mut observers)?
+        trainer.train_from(
+            resume_from,
+            pi0,
+            pi1,
+            &mut rng,
+            &mut observers,
+            Some(&mut saver),
+        )?
     };
     log.finish(&log_path)?;
 
@@ -278,9 +374,10 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 fn prepare_out_dir(name: &str, out: Option<&Path>) -> Result<PathBuf> {
     let dir = match out {
         Some(dir) => {
-            if dir.join("results.json").exists() {
+            if dir.join("results.json").exists() || dir.join("config.yaml").exists() {
                 return Err(CliError::Input(format!(
-                    "{} already holds results (results.json); choose another --out",
+                    "{} already holds a run; choose another --out, or continue it with `sb run --resume {}`",
+                    dir.display(),
                     dir.display()
                 )));
             }

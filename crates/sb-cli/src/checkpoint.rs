@@ -1,0 +1,149 @@
+//! Checkpoints on disk: one folder per pass boundary, written atomically, the last few kept.
+//!
+//! ```text
+//! <model dir>/checkpoints/pass0003/state.json          passes done, next direction, generator state
+//!                                  /forward.safetensors  live weights (and forward_ema.safetensors)
+//!                                  /backward.safetensors
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use sb_data::SbRng;
+use sb_methods::net::{DriftNet, NetConfig};
+use sb_methods::{Checkpoint, Checkpointer, Direction, MethodError, Resume, SavedModel};
+use serde::{Deserialize, Serialize};
+
+use crate::{CliError, Result};
+
+#[derive(Serialize, Deserialize)]
+struct State {
+    passes_done: usize,
+    next_direction: Direction,
+    rng: SbRng,
+}
+
+/// Writes each checkpoint to `<dir>/passNNNN` through a temporary folder and a rename, and
+/// keeps the last `keep`.
+pub struct DirCheckpointer {
+    dir: PathBuf,
+    keep: usize,
+}
+
+impl DirCheckpointer {
+    /// Checkpoints under `dir`, keeping the last `keep` (at least one).
+    pub fn new(dir: PathBuf, keep: usize) -> Self {
+        Self {
+            dir,
+            keep: keep.max(1),
+        }
+    }
+
+    fn write(&self, c: &Checkpoint<'_>) -> Result<()> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| CliError::io(&self.dir, e))?;
+        let name = format!("pass{:04}", c.passes_done);
+        let tmp = self.dir.join(format!("{name}.tmp"));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| CliError::io(&tmp, e))?;
+        }
+        std::fs::create_dir(&tmp).map_err(|e| CliError::io(&tmp, e))?;
+        for (d, model) in [
+            (Direction::Forward, c.forward),
+            (Direction::Backward, c.backward),
+        ] {
+            if let Some(m) = model {
+                m.net()
+                    .save(&m.net().params()?, &tmp.join(format!("{d}.safetensors")))?;
+                if let Some(ema) = m.ema_params() {
+                    m.net()
+                        .save(ema, &tmp.join(format!("{d}_ema.safetensors")))?;
+                }
+            }
+        }
+        let state = State {
+            passes_done: c.passes_done,
+            next_direction: c.next_direction,
+            rng: c.rng.clone(),
+        };
+        let json = serde_json::to_string(&state).expect("plain data serialises");
+        crate::run::write_atomic(&tmp.join("state.json"), json.as_bytes())?;
+        let done = self.dir.join(&name);
+        if done.exists() {
+            std::fs::remove_dir_all(&done).map_err(|e| CliError::io(&done, e))?;
+        }
+        std::fs::rename(&tmp, &done).map_err(|e| CliError::io(&done, e))?;
+        let all = list(&self.dir);
+        for old in all.iter().take(all.len().saturating_sub(self.keep)) {
+            std::fs::remove_dir_all(old).map_err(|e| CliError::io(old, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Checkpointer for DirCheckpointer {
+    fn save(&mut self, checkpoint: &Checkpoint<'_>) -> std::result::Result<(), MethodError> {
+        self.write(checkpoint)
+            .map_err(|e| MethodError::Config(format!("writing a checkpoint: {e}")))
+    }
+}
+
+/// Finished checkpoint folders under `dir`, oldest first (temporary ones are ignored).
+fn list(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.is_dir()
+                        && p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with("pass") && !n.ends_with(".tmp"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+/// Loads the latest finished checkpoint under `dir`, if any: the resume state and the
+/// generator to continue with.
+///
+/// # Errors
+/// A checkpoint that cannot be read or does not fit the network.
+pub fn load_latest(
+    dir: &Path,
+    net: &NetConfig,
+    dim: usize,
+    device: &Device,
+) -> Result<Option<(Resume, SbRng)>> {
+    let Some(latest) = list(dir).pop() else {
+        return Ok(None);
+    };
+    let state_path = latest.join("state.json");
+    let text = std::fs::read_to_string(&state_path).map_err(|e| CliError::io(&state_path, e))?;
+    let state: State = serde_json::from_str(&text).map_err(|e| CliError::io(&state_path, e))?;
+    let load = |file: PathBuf| -> Result<Option<Vec<candle_core::Tensor>>> {
+        if !file.exists() {
+            return Ok(None);
+        }
+        let holder = DriftNet::new(net, dim, device, &mut SbRng::new(0))?;
+        holder.load(&file)?;
+        Ok(Some(holder.params()?))
+    };
+    let saved = |d: Direction| -> Result<Option<SavedModel>> {
+        let Some(params) = load(latest.join(format!("{d}.safetensors")))? else {
+            return Ok(None);
+        };
+        let ema = load(latest.join(format!("{d}_ema.safetensors")))?;
+        Ok(Some(SavedModel { params, ema }))
+    };
+    let resume = Resume {
+        passes_done: state.passes_done,
+        next_direction: state.next_direction,
+        forward: saved(Direction::Forward)?,
+        backward: saved(Direction::Backward)?,
+    };
+    Ok(Some((resume, state.rng)))
+}

@@ -1,0 +1,100 @@
+//! A run killed with SIGKILL and resumed ends with the same results as an uninterrupted run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const EXPERIMENT: &str = "
+name: killed
+seeds: [5]
+problems:
+  - name: gauss
+    sigma: 1.0
+    pi0: {kind: gaussian, dim: 2, mean: -1.0, cov: 0.5}
+    pi1: {kind: gaussian, dim: 2, mean: 1.0, cov: 1.0}
+methods:
+  - method: {kind: dsb, num_steps: 5}
+    net: {hidden: [32]}
+    train: {passes: 4, steps_per_pass: 600, batch_size: 64, lr: 1.0e-3, cache_size: 128, ema_decay: 0.99}
+  - method: {kind: dsbm, num_steps: 5, first_coupling: reference}
+    net: {hidden: [32]}
+    train: {passes: 4, steps_per_pass: 600, batch_size: 64, lr: 1.0e-3, cache_size: 128}
+eval:
+  samples: 100
+  metrics: [w2, mmd]
+";
+
+fn sb(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_sb"))
+        .args(args)
+        .arg("--quiet")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sb")
+}
+
+fn finish(child: Child) {
+    let out = child.wait_with_output().expect("wait for sb");
+    assert!(out.status.success(), "sb failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Waits for `path` to exist, then kills the process with SIGKILL.
+fn kill_when(mut child: Child, path: &Path) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(start.elapsed() < Duration::from_secs(300), "{} never appeared", path.display());
+        if let Some(status) = child.try_wait().expect("poll sb") {
+            panic!("sb ended ({status}) before {} appeared", path.display());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+}
+
+fn values(dir: &Path) -> Vec<(String, String, u64, f64)> {
+    let text = std::fs::read_to_string(dir.join("results.json")).expect("results.json");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&text).expect("json");
+    rows.iter()
+        .map(|r| {
+            (
+                r["method"].as_str().unwrap().to_string(),
+                r["metric"].as_str().unwrap().to_string(),
+                r["seed"].as_u64().unwrap(),
+                r["value"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn checkpoint(run: &Path, method: &str, pass: usize) -> PathBuf {
+    run.join(format!("models/gauss/{method}/seed5/checkpoints/pass{pass:04}"))
+}
+
+#[test]
+fn killed_twice_and_resumed_equals_uninterrupted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("killed.yaml");
+    std::fs::write(&exp, EXPERIMENT).unwrap();
+    let (exp_s, whole, cut) = (
+        exp.to_str().unwrap(),
+        tmp.path().join("whole"),
+        tmp.path().join("cut"),
+    );
+
+    // Killed during the first job's second pass...
+    kill_when(sb(&["run", exp_s, "--out", cut.to_str().unwrap()]), &checkpoint(&cut, "DSB", 1));
+    assert!(!cut.join("results.json").exists(), "the first job must not have finished");
+    // ...resumed, and killed again during the second job's third pass...
+    kill_when(sb(&["run", "--resume", cut.to_str().unwrap()]), &checkpoint(&cut, "DSBM-IPF", 2));
+    let partial = values(&cut);
+    assert!(!partial.is_empty() && partial.iter().all(|r| r.0 == "DSB"), "{partial:?}");
+    // ...and resumed to the end.
+    finish(sb(&["run", "--resume", cut.to_str().unwrap()]));
+
+    finish(sb(&["run", exp_s, "--out", whole.to_str().unwrap()]));
+    let (a, b) = (values(&whole), values(&cut));
+    assert_eq!(a.len(), 2 * 2 * 2);
+    assert_eq!(a, b, "a resumed run must end with the uninterrupted run's values");
+}
