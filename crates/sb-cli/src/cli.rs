@@ -141,6 +141,7 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
             resume,
             quiet,
         } => {
+            crate::run::stop_cleanly_on_ctrl_c();
             let (dir, rows) = match (resume, experiment) {
                 (Some(dir), _) => crate::run::resume(&dir, quiet)?,
                 (None, Some(exp)) => run(&exp, &RunOptions { out, seed, quiet })?,

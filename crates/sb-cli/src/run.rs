@@ -96,6 +96,32 @@ pub fn resume(run_dir: &Path, quiet: bool) -> Result<(PathBuf, Vec<Row>)> {
     execute(&exp, &sources, run_dir, done, quiet, true)
 }
 
+/// The run directory in progress, for the Ctrl-C message.
+static CURRENT_RUN: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+/// Installs (once per process) a Ctrl-C handler that says how to resume the run in progress
+/// and exits with status 130. Any moment is a clean point: checkpoints and results are only
+/// ever replaced by an atomic rename.
+pub fn stop_cleanly_on_ctrl_c() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let installed = ctrlc::set_handler(|| {
+            let dir = CURRENT_RUN.lock().ok().and_then(|d| d.clone());
+            match dir {
+                Some(d) => eprintln!(
+                    "\ninterrupted: every finished pass is checkpointed; continue with `sb run --resume {}`",
+                    d.display()
+                ),
+                None => eprintln!("\ninterrupted"),
+            }
+            std::process::exit(130);
+        });
+        if let Err(e) = installed {
+            eprintln!("warning: Ctrl-C will not print how to resume: {e}");
+        }
+    });
+}
+
 fn execute(
     exp: &Experiment,
     sources: &[(Source, Source)],
@@ -104,6 +130,9 @@ fn execute(
     quiet: bool,
     resuming: bool,
 ) -> Result<(PathBuf, Vec<Row>)> {
+    if let Ok(mut current) = CURRENT_RUN.lock() {
+        *current = Some(out.to_path_buf());
+    }
     let mut rows = Vec::new();
     for (problem, (pi0, pi1)) in exp.problems.iter().zip(sources) {
         for entry in &exp.methods {

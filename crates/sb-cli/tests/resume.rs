@@ -36,14 +36,22 @@ fn sb(args: &[&str]) -> Child {
 
 fn finish(child: Child) {
     let out = child.wait_with_output().expect("wait for sb");
-    assert!(out.status.success(), "sb failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "sb failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Waits for `path` to exist, then kills the process with SIGKILL.
 fn kill_when(mut child: Child, path: &Path) {
     let start = Instant::now();
     while !path.exists() {
-        assert!(start.elapsed() < Duration::from_secs(300), "{} never appeared", path.display());
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "{} never appeared",
+            path.display()
+        );
         if let Some(status) = child.try_wait().expect("poll sb") {
             panic!("sb ended ({status}) before {} appeared", path.display());
         }
@@ -69,7 +77,9 @@ fn values(dir: &Path) -> Vec<(String, String, u64, f64)> {
 }
 
 fn checkpoint(run: &Path, method: &str, pass: usize) -> PathBuf {
-    run.join(format!("models/gauss/{method}/seed5/checkpoints/pass{pass:04}"))
+    run.join(format!(
+        "models/gauss/{method}/seed5/checkpoints/pass{pass:04}"
+    ))
 }
 
 #[test]
@@ -84,17 +94,63 @@ fn killed_twice_and_resumed_equals_uninterrupted() {
     );
 
     // Killed during the first job's second pass...
-    kill_when(sb(&["run", exp_s, "--out", cut.to_str().unwrap()]), &checkpoint(&cut, "DSB", 1));
-    assert!(!cut.join("results.json").exists(), "the first job must not have finished");
+    kill_when(
+        sb(&["run", exp_s, "--out", cut.to_str().unwrap()]),
+        &checkpoint(&cut, "DSB", 1),
+    );
+    assert!(
+        !cut.join("results.json").exists(),
+        "the first job must not have finished"
+    );
     // ...resumed, and killed again during the second job's third pass...
-    kill_when(sb(&["run", "--resume", cut.to_str().unwrap()]), &checkpoint(&cut, "DSBM-IPF", 2));
+    kill_when(
+        sb(&["run", "--resume", cut.to_str().unwrap()]),
+        &checkpoint(&cut, "DSBM-IPF", 2),
+    );
     let partial = values(&cut);
-    assert!(!partial.is_empty() && partial.iter().all(|r| r.0 == "DSB"), "{partial:?}");
+    assert!(
+        !partial.is_empty() && partial.iter().all(|r| r.0 == "DSB"),
+        "{partial:?}"
+    );
     // ...and resumed to the end.
     finish(sb(&["run", "--resume", cut.to_str().unwrap()]));
 
     finish(sb(&["run", exp_s, "--out", whole.to_str().unwrap()]));
     let (a, b) = (values(&whole), values(&cut));
     assert_eq!(a.len(), 2 * 2 * 2);
-    assert_eq!(a, b, "a resumed run must end with the uninterrupted run's values");
+    assert_eq!(
+        a, b,
+        "a resumed run must end with the uninterrupted run's values"
+    );
+}
+
+#[test]
+fn ctrl_c_says_how_to_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("killed.yaml");
+    std::fs::write(&exp, EXPERIMENT).unwrap();
+    let cut = tmp.path().join("cut");
+    let child = sb(&["run", exp.to_str().unwrap(), "--out", cut.to_str().unwrap()]);
+    let start = Instant::now();
+    while !checkpoint(&cut, "DSB", 1).exists() {
+        assert!(start.elapsed() < Duration::from_secs(300), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "continue with `sb run --resume {}`",
+            cut.display()
+        )),
+        "{stderr}"
+    );
+    finish(sb(&["run", "--resume", cut.to_str().unwrap()]));
+    assert_eq!(values(&cut).len(), 8);
 }
