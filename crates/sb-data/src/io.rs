@@ -195,11 +195,88 @@ fn column(a: Array1<f64>) -> Array2<f64> {
     a.insert_axis(Axis(1))
 }
 
+/// Refuses an `.npy` file whose header declares more data than the file holds, before any
+/// reader allocates memory for it (a corrupt shape would otherwise abort the process).
+/// Headers it cannot parse are left to the reader, which reports them.
+fn check_npy_size(path: &Path) -> Result<(), DataError> {
+    use std::io::Read;
+    let mut f = File::open(path).map_err(|e| io_error(path, e))?;
+    let file_len = f.metadata().map_err(|e| io_error(path, e))?.len();
+    let mut prefix = [0u8; 12];
+    if f.read_exact(&mut prefix).is_err() || &prefix[..6] != b"\x93NUMPY" {
+        return Ok(());
+    }
+    let (header_len, start) = match prefix[6] {
+        1 => (u64::from(u16::from_le_bytes([prefix[8], prefix[9]])), 10u64),
+        2 | 3 => (
+            u64::from(u32::from_le_bytes([
+                prefix[8], prefix[9], prefix[10], prefix[11],
+            ])),
+            12u64,
+        ),
+        _ => return Ok(()),
+    };
+    if header_len > 1 << 20 || start + header_len > file_len {
+        return Err(DataError::format(
+            path,
+            "the .npy header is longer than the file",
+        ));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    let mut f = File::open(path).map_err(|e| io_error(path, e))?;
+    let mut skip = vec![0u8; start as usize];
+    if f.read_exact(&mut skip).is_err() || f.read_exact(&mut header).is_err() {
+        return Ok(());
+    }
+    let header = String::from_utf8_lossy(&header);
+    let Some(item) = npy_item_size(&header) else {
+        return Ok(());
+    };
+    let Some(count) = npy_shape(&header)
+        .and_then(|dims| dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)))
+    else {
+        return Ok(());
+    };
+    let needed = count.checked_mul(item).unwrap_or(u64::MAX);
+    let available = file_len - start - header_len;
+    if needed > available {
+        return Err(DataError::format(
+            path,
+            format!("the header declares {count} values ({needed} bytes) but the file holds {available} bytes of data"),
+        ));
+    }
+    Ok(())
+}
+
+/// The item size in bytes from the header's `'descr': '<f8'` (the trailing digits).
+fn npy_item_size(header: &str) -> Option<u64> {
+    let rest = &header[header.find("'descr'")? + 7..];
+    let open = rest.find('\'')? + 1;
+    let close = open + rest[open..].find('\'')?;
+    let descr = &rest[open..close];
+    let digits: String = descr.chars().skip_while(|c| !c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+/// The dimensions from the header's `'shape': (n, d)`.
+fn npy_shape(header: &str) -> Option<Vec<u64>> {
+    let rest = &header[header.find("'shape'")? + 7..];
+    let open = rest.find('(')? + 1;
+    let close = open + rest[open..].find(')')?;
+    rest[open..close]
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse().ok())
+        .collect()
+}
+
 /// Reads a float array, trying float64 then float32, 2-D then 1-D.
 fn read_npy_f64(path: &Path) -> Result<Array2<f64>, DataError> {
     if !path.exists() {
         return Err(io_error(path, "no such file"));
     }
+    check_npy_size(path)?;
     if let Some(a) = try_npy::<f64, Ix2>(path)? {
         return Ok(as_2d(a));
     }
@@ -236,6 +313,7 @@ fn read_any_1d(path: &Path) -> Result<Vec<f64>, DataError> {
     if !path.exists() {
         return Err(io_error(path, "no such file"));
     }
+    check_npy_size(path)?;
     if let Some(a) = try_npy::<i64, Ix1>(path)? {
         return Ok(a.iter().map(|&v| v as f64).collect());
     }
