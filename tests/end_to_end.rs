@@ -121,12 +121,21 @@ fn existing_results_are_never_overwritten() {
 #[test]
 fn bad_experiment_files_name_file_and_key() {
     let tmp = tempfile::tempdir().unwrap();
+    let nan = tmp.path().join("nan.npy");
+    ndarray_npy::write_npy(&nan, &ndarray::array![[0.0f64, 1.0], [2.0, f64::INFINITY]]).unwrap();
+    let empty = tmp.path().join("empty.npy");
+    ndarray_npy::write_npy(&empty, &ndarray::Array2::<f64>::zeros((0, 2))).unwrap();
     let cases = [
         ("unknown_key", TINY.replace("lr: 1.0e-3, cache_size: 64}\n  - method: {kind: dsbm", "lr: 1.0e-3, cache_size: 64, speed: 3}\n  - method: {kind: dsbm")),
         ("zero_steps", TINY.replace("{kind: dsb, num_steps: 5}", "{kind: dsb, num_steps: 0}")),
         ("unknown_method", TINY.replace("{kind: dsb, num_steps: 5}", "{kind: sgm}")),
         ("negative_lr", TINY.replace("steps_per_pass: 20, batch_size: 32, lr: 1.0e-3, cache_size: 64}\n  - method: {kind: dsbm", "steps_per_pass: 20, batch_size: 32, lr: -1, cache_size: 64}\n  - method: {kind: dsbm")),
         ("missing_file", TINY.replace("{kind: gaussian, dim: 2, mean: -1.0, cov: 0.5}", "{kind: file, path: /nonexistent/cells.npy}")),
+        ("wrong_type", TINY.replace("steps_per_pass: 20, batch_size: 32, lr: 1.0e-3, cache_size: 64}\n  - method: {kind: dsbm", "steps_per_pass: twenty, batch_size: 32, lr: 1.0e-3, cache_size: 64}\n  - method: {kind: dsbm")),
+        ("nan_in_data", TINY.replace("{kind: gaussian, dim: 2, mean: -1.0, cov: 0.5}", &format!("{{kind: file, path: {}}}", nan.display()))),
+        ("empty_data", TINY.replace("{kind: gaussian, dim: 2, mean: -1.0, cov: 0.5}", &format!("{{kind: file, path: {}}}", empty.display()))),
+        ("mismatched_dims", TINY.replace("{kind: gaussian, dim: 2, mean: 1.0, cov: 1.0}", "{kind: gaussian, dim: 3, mean: 1.0, cov: 1.0}")),
+        ("negative_sigma", TINY.replace("sigma: 1.0", "sigma: -0.5")),
     ];
     for (name, text) in cases {
         let file = write(tmp.path(), "bad.yaml", &text);
