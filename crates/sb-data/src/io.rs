@@ -237,7 +237,7 @@ fn check_npy_size(path: &Path) -> Result<(), DataError> {
     else {
         return Ok(());
     };
-    let needed = count.checked_mul(item).unwrap_or(u64::MAX);
+    let needed = count.saturating_mul(item);
     let available = file_len - start - header_len;
     if needed > available {
         return Err(DataError::format(
