@@ -55,6 +55,24 @@ fn run_directory_layout_and_sampling() {
     ] {
         assert!(model.join(f).is_file(), "{f} missing");
     }
+    // The pictures are real images, redrawn by `sb plot`.
+    let png = std::fs::read(model.join("samples.png")).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
+    let svg = std::fs::read_to_string(model.join("samples.svg")).unwrap();
+    assert!(
+        svg.contains("<svg") && svg.contains("backward: π1 → π0"),
+        "svg without its title"
+    );
+    std::fs::remove_file(model.join("samples.png")).unwrap();
+    assert_eq!(
+        sb_cli::main_with_args(["sb", "plot", dir.to_str().unwrap()]),
+        0
+    );
+    assert!(model.join("samples.png").is_file());
     // The resolved config is a valid experiment with every default written out.
     let resolved = std::fs::read_to_string(dir.join("config.yaml")).unwrap();
     assert!(
@@ -179,7 +197,7 @@ fn check_validates_without_running() {
 fn help_texts() {
     let mut cmd = sb_cli::Cli::command();
     insta::assert_snapshot!("help", cmd.render_help().to_string());
-    for sub in ["run", "check", "sample", "metric"] {
+    for sub in ["run", "check", "plot", "sample", "metric"] {
         let help = cmd
             .find_subcommand_mut(sub)
             .unwrap()

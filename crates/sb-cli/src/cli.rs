@@ -44,6 +44,11 @@ enum Command {
         /// The experiment file (YAML).
         experiment: PathBuf,
     },
+    /// Redraw the pictures (samples.png, samples.svg) of every model in a run directory.
+    Plot {
+        /// A run directory written by `sb run`.
+        run_dir: PathBuf,
+    },
     /// Transport points with a trained bridge.
     Sample {
         /// A run directory written by `sb run` (or one model directory inside it).
@@ -149,6 +154,19 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
             };
             println!("{}", crate::results::markdown(&rows));
             println!("run directory: {}", dir.display());
+        }
+        Command::Plot { run_dir } => {
+            let models = crate::sample::find_models(&run_dir);
+            if models.is_empty() {
+                return Err(crate::CliError::Input(format!(
+                    "{}: no trained model (model.yaml) found; pass the directory written by `sb run`",
+                    run_dir.display()
+                )));
+            }
+            for m in &models {
+                crate::plot::plot_model(m)?;
+                println!("{}", m.join("samples.png").display());
+            }
         }
         Command::Check { experiment } => {
             let (exp, jobs) = crate::run::check(&experiment)?;

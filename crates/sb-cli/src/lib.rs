@@ -15,6 +15,7 @@ mod cli;
 mod error;
 pub mod experiment;
 pub mod metric;
+pub mod plot;
 pub mod progress;
 pub mod results;
 pub mod run;

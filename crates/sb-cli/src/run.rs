@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{load_latest, DirCheckpointer};
 use crate::experiment::{EvalConfig, Experiment, MethodEntry, Metric, Problem};
+use crate::plot::{plot_model, trajectory_rows, TRAJECTORIES};
 use crate::progress::{JsonLog, Progress};
 use crate::results::{markdown, Row};
 use crate::{CliError, Result};
@@ -316,6 +317,24 @@ fn run_one(
     )?;
     sb_data::write_points(&model_dir.join("forward.npy"), forward.end().view())?;
     sb_data::write_points(&model_dir.join("backward.npy"), backward.end().view())?;
+    sb_data::write_points(&model_dir.join("truth_forward.npy"), to_f32(&true1).view())?;
+    sb_data::write_points(&model_dir.join("truth_backward.npy"), to_f32(&true0).view())?;
+    // Whole trajectories for the pictures, from their own stream (metrics are unaffected).
+    let mut picture_rng = SbRng::stream(seed, 3);
+    for (direction, start) in [
+        (Direction::Forward, &start0),
+        (Direction::Backward, &start1),
+    ] {
+        let k = TRAJECTORIES.min(start.nrows());
+        let few = start.slice(ndarray::s![..k, ..]).to_owned();
+        let sim = bridge.sample(direction, &few, &mut picture_rng, true)?;
+        let rows = trajectory_rows(&sim.states);
+        sb_data::write_points(
+            &model_dir.join(format!("trajectories_{direction}.npy")),
+            rows.view(),
+        )?;
+    }
+    plot_model(&model_dir)?;
 
     let mut values = Vec::new();
     for (direction, generated, truth) in [

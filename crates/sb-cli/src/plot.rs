@@ -1,0 +1,244 @@
+//! Pictures of a trained bridge, as PNG and SVG, drawn with an embedded font (DejaVu Sans)
+//! so that no system font library is needed.
+//!
+//! `samples.png` / `samples.svg` in a model directory: two panels, forward (π0 → π1) and
+//! backward (π1 → π0), each with true samples of the target (grey), generated samples (blue)
+//! and a few whole trajectories (red). Above two dimensions, points are projected on the
+//! first two principal components of the true target samples.
+
+use std::path::Path;
+use std::sync::Once;
+
+use ndarray::{Array2, ArrayView2};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::{CliError, Result};
+
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The embedded font is valid; a failure here would only lose the labels.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// What one panel shows.
+pub struct Panel<'a> {
+    /// The panel's title.
+    pub title: String,
+    /// True samples of the target distribution.
+    pub truth: ArrayView2<'a, f64>,
+    /// Generated samples.
+    pub generated: ArrayView2<'a, f64>,
+    /// Trajectories: one row per particle, steps × d values.
+    pub trajectories: ArrayView2<'a, f64>,
+}
+
+/// Projects points on the first two principal components of `reference` (identity in 2-D).
+fn projector(
+    reference: ArrayView2<'_, f64>,
+) -> Result<impl Fn(ArrayView2<'_, f64>) -> Array2<f64>> {
+    let d = reference.ncols();
+    let mean = reference
+        .mean_axis(ndarray::Axis(0))
+        .unwrap_or_else(|| ndarray::Array1::zeros(d));
+    let basis: Array2<f64> = if d <= 2 {
+        Array2::eye(d)
+    } else {
+        let cov = sb_eval::summary::covariance(reference)?;
+        let (_, vectors) = sb_eval::linalg::sym_eigen(&cov)?;
+        // Eigenvalues ascend: the last two columns are the leading components.
+        let mut b = Array2::zeros((d, 2));
+        b.column_mut(0).assign(&vectors.column(d - 1));
+        b.column_mut(1).assign(&vectors.column(d - 2));
+        b
+    };
+    Ok(move |x: ArrayView2<'_, f64>| {
+        if d <= 2 {
+            let mut out = x.to_owned();
+            if d == 1 {
+                out = ndarray::concatenate![ndarray::Axis(1), out, Array2::zeros((x.nrows(), 1))];
+            }
+            out
+        } else {
+            (&x - &mean).dot(&basis)
+        }
+    })
+}
+
+fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel<'_>) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let err =
+        |e: DrawingAreaErrorKind<DB::ErrorType>| CliError::Input(format!("drawing a plot: {e}"));
+    let project = projector(panel.truth)?;
+    let truth = project(panel.truth);
+    let generated = project(panel.generated);
+    let d = panel.truth.ncols();
+    let steps = if d == 0 {
+        0
+    } else {
+        panel.trajectories.ncols() / d
+    };
+    let paths: Vec<Array2<f64>> = panel
+        .trajectories
+        .rows()
+        .into_iter()
+        .map(|row| {
+            let states = row
+                .to_owned()
+                .into_shape_with_order((steps, d))
+                .expect("steps × d values");
+            project(states.view())
+        })
+        .collect();
+    let all = || truth.rows().into_iter().chain(generated.rows());
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
+    for r in all() {
+        x0 = x0.min(r[0]);
+        x1 = x1.max(r[0]);
+        y0 = y0.min(r[1]);
+        y1 = y1.max(r[1]);
+    }
+    let pad = |a: f64, b: f64| 0.05 * (b - a).max(1e-6);
+    let (px, py) = (pad(x0, x1), pad(y0, y1));
+    let mut chart = ChartBuilder::on(area)
+        .caption(&panel.title, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(40)
+        .build_cartesian_2d((x0 - px)..(x1 + px), (y0 - py)..(y1 + py))
+        .map_err(err)?;
+    let (xl, yl) = if d > 2 {
+        ("PC 1", "PC 2")
+    } else {
+        ("x1", "x2")
+    };
+    chart
+        .configure_mesh()
+        .x_desc(xl)
+        .y_desc(yl)
+        .label_style(("sans-serif", 12))
+        .draw()
+        .map_err(err)?;
+    let grey = RGBColor(150, 150, 150).mix(0.5);
+    chart
+        .draw_series(
+            truth
+                .rows()
+                .into_iter()
+                .map(|r| Circle::new((r[0], r[1]), 2, grey.filled())),
+        )
+        .map_err(err)?
+        .label("true")
+        .legend(move |(x, y)| Circle::new((x, y), 3, grey.filled()));
+    let blue = RGBColor(31, 119, 180).mix(0.6);
+    chart
+        .draw_series(
+            generated
+                .rows()
+                .into_iter()
+                .map(|r| Circle::new((r[0], r[1]), 1, blue.filled())),
+        )
+        .map_err(err)?
+        .label("generated")
+        .legend(move |(x, y)| Circle::new((x, y), 3, blue.filled()));
+    let red = RGBColor(214, 39, 40);
+    for (k, path) in paths.iter().enumerate() {
+        let series = chart
+            .draw_series(LineSeries::new(
+                path.rows().into_iter().map(|r| (r[0], r[1])),
+                red.stroke_width(1),
+            ))
+            .map_err(err)?;
+        if k == 0 {
+            series
+                .label("trajectories")
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], red));
+        }
+    }
+    chart
+        .configure_series_labels()
+        .label_font(("sans-serif", 12))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, panels: &[Panel<'_>]) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let err =
+        |e: DrawingAreaErrorKind<DB::ErrorType>| CliError::Input(format!("drawing a plot: {e}"));
+    root.fill(&WHITE).map_err(err)?;
+    let areas = root.split_evenly((1, panels.len().max(1)));
+    for (area, panel) in areas.iter().zip(panels) {
+        draw_panel(area, panel)?;
+    }
+    root.present().map_err(err)
+}
+
+/// Writes `<stem>.png` and `<stem>.svg` with one panel per entry of `panels`.
+///
+/// # Errors
+/// A file cannot be written, or the points are unusable (fewer than two true samples).
+pub fn samples_figure(dir: &Path, stem: &str, panels: &[Panel<'_>]) -> Result<()> {
+    register_font();
+    let size = (560 * panels.len().max(1) as u32, 520);
+    let png = dir.join(format!("{stem}.png"));
+    draw(BitMapBackend::new(&png, size).into_drawing_area(), panels)?;
+    let svg = dir.join(format!("{stem}.svg"));
+    draw(SVGBackend::new(&svg, size).into_drawing_area(), panels)?;
+    Ok(())
+}
+
+/// Number of whole trajectories saved and drawn per direction.
+pub const TRAJECTORIES: usize = 16;
+
+/// Flattens a simulation's states into one row per particle (steps × d values).
+pub fn trajectory_rows(states: &[Array2<f32>]) -> Array2<f32> {
+    let (k, d) = states.first().map_or((0, 0), |s| s.dim());
+    Array2::from_shape_fn((k, states.len() * d), |(i, j)| states[j / d][[i, j % d]])
+}
+
+/// Draws `samples.png` and `samples.svg` in a model directory from the files `sb run` saved
+/// there (`forward.npy`, `backward.npy`, `truth_*.npy`, `trajectories_*.npy`).
+///
+/// # Errors
+/// A missing or unreadable file, or a drawing error.
+pub fn plot_model(dir: &Path) -> Result<()> {
+    let read = |name: &str| sb_data::read_points(&dir.join(name), None).map_err(CliError::from);
+    let (fwd, bwd) = (read("forward.npy")?, read("backward.npy")?);
+    let (tf, tb) = (read("truth_forward.npy")?, read("truth_backward.npy")?);
+    let (jf, jb) = (
+        read("trajectories_forward.npy")?,
+        read("trajectories_backward.npy")?,
+    );
+    let panels = [
+        Panel {
+            title: "forward: π0 → π1".into(),
+            truth: tf.view(),
+            generated: fwd.view(),
+            trajectories: jf.view(),
+        },
+        Panel {
+            title: "backward: π1 → π0".into(),
+            truth: tb.view(),
+            generated: bwd.view(),
+            trajectories: jb.view(),
+        },
+    ];
+    samples_figure(dir, "samples", &panels)
+}
