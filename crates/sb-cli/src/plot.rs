@@ -79,11 +79,7 @@ where
     let truth = project(panel.truth);
     let generated = project(panel.generated);
     let d = panel.truth.ncols();
-    let steps = if d == 0 {
-        0
-    } else {
-        panel.trajectories.ncols() / d
-    };
+    let steps = panel.trajectories.ncols().checked_div(d).unwrap_or(0);
     let paths: Vec<Array2<f64>> = panel
         .trajectories
         .rows()
