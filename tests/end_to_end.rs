@@ -55,6 +55,21 @@ fn run_directory_layout_and_sampling() {
     ] {
         assert!(model.join(f).is_file(), "{f} missing");
     }
+    // Per-pass evaluation: one line per pass, and the run-level chart of W2 against pass.
+    let passes = std::fs::read_to_string(model.join("metrics_log.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = passes
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{passes}");
+    assert_eq!(
+        (lines[1]["pass"].as_u64(), lines[1]["iteration"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert!(lines.iter().all(|l| l["w2_backward"]
+        .as_f64()
+        .is_some_and(|v| v.is_finite() && v > 0.0)));
+    assert!(dir.join("progress_gauss.png").is_file() && dir.join("progress_gauss.svg").is_file());
     // The pictures are real images, redrawn by `sb plot`.
     let png = std::fs::read(model.join("samples.png")).unwrap();
     assert!(

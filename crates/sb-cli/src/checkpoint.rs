@@ -147,3 +147,74 @@ pub fn load_latest(
     };
     Ok(Some((resume, state.rng)))
 }
+
+/// Saves checkpoints through a [`DirCheckpointer`], then evaluates the models as they stand:
+/// exact W2 in both directions on fixed evaluation points, one JSON line per pass in
+/// `metrics_log.jsonl` (the data of the metric-against-iteration chart). Its draws come from
+/// their own generator, so training and the final metrics are unaffected.
+pub struct EvaluatingCheckpointer {
+    inner: DirCheckpointer,
+    log: PathBuf,
+    /// (start in π0, true π1, start in π1, true π0).
+    points: (
+        ndarray::Array2<f32>,
+        ndarray::Array2<f64>,
+        ndarray::Array2<f32>,
+        ndarray::Array2<f64>,
+    ),
+    rng: SbRng,
+}
+
+impl EvaluatingCheckpointer {
+    /// Checkpoints in `inner`, evaluation lines appended to `log`.
+    pub fn new(
+        inner: DirCheckpointer,
+        log: PathBuf,
+        points: (
+            ndarray::Array2<f32>,
+            ndarray::Array2<f64>,
+            ndarray::Array2<f32>,
+            ndarray::Array2<f64>,
+        ),
+        rng: SbRng,
+    ) -> Self {
+        Self {
+            inner,
+            log,
+            points,
+            rng,
+        }
+    }
+
+    fn evaluate(&mut self, c: &Checkpoint<'_>) -> Result<()> {
+        let (start0, true1, start1, true0) = &self.points;
+        // Each pass uses the same noise, so the curve shows the models, not the sampling noise.
+        let mut rng = self.rng.clone();
+        let fwd = c.sample(Direction::Forward, start0, &mut rng)?;
+        let bwd = c.sample(Direction::Backward, start1, &mut rng)?;
+        let w2 = |g: &ndarray::Array2<f32>, t: &ndarray::Array2<f64>| -> Result<f64> {
+            Ok(sb_eval::w2(g.mapv(f64::from).view(), t.view())?.value)
+        };
+        let line = serde_json::json!({
+            "pass": c.passes_done,
+            "iteration": c.passes_done.div_ceil(2),
+            "w2_forward": w2(fwd.end(), true1)?,
+            "w2_backward": w2(bwd.end(), true0)?,
+        });
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(|e| CliError::io(&self.log, e))?;
+        writeln!(f, "{line}").map_err(|e| CliError::io(&self.log, e))
+    }
+}
+
+impl Checkpointer for EvaluatingCheckpointer {
+    fn save(&mut self, checkpoint: &Checkpoint<'_>) -> std::result::Result<(), MethodError> {
+        self.inner.save(checkpoint)?;
+        self.evaluate(checkpoint)
+            .map_err(|e| MethodError::Config(format!("evaluating after a pass: {e}")))
+    }
+}

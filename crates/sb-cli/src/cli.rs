@@ -167,6 +167,12 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
                 crate::plot::plot_model(m)?;
                 println!("{}", m.join("samples.png").display());
             }
+            let text = std::fs::read_to_string(run_dir.join("config.yaml")).unwrap_or_default();
+            if let Ok(exp) = serde_yaml::from_str::<crate::experiment::Experiment>(&text) {
+                for p in &exp.problems {
+                    crate::plot::progress_chart(&run_dir, &p.name)?;
+                }
+            }
         }
         Command::Check { experiment } => {
             let (exp, jobs) = crate::run::check(&experiment)?;

@@ -238,3 +238,160 @@ pub fn plot_model(dir: &Path) -> Result<()> {
     ];
     samples_figure(dir, "samples", &panels)
 }
+
+/// One method's curve: its name and `(pass, W2 forward, W2 backward)` points.
+type Curve = (String, Vec<(f64, f64, f64)>);
+
+/// Per-pass W2 of every method of a benchmark, averaged over seeds.
+fn pass_metrics(run_dir: &Path, benchmark: &str) -> Vec<Curve> {
+    use std::collections::BTreeMap;
+    let mut by_method: BTreeMap<String, BTreeMap<u64, Vec<(f64, f64)>>> = BTreeMap::new();
+    for dir in crate::sample::find_models(run_dir) {
+        let Ok(text) = std::fs::read_to_string(dir.join("model.yaml")) else {
+            continue;
+        };
+        let Ok(spec) = serde_yaml::from_str::<crate::run::ModelSpec>(&text) else {
+            continue;
+        };
+        if spec.benchmark != benchmark {
+            continue;
+        }
+        let Ok(log) = std::fs::read_to_string(dir.join("metrics_log.jsonl")) else {
+            continue;
+        };
+        for line in log.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            if let (Some(p), Some(f), Some(b)) = (
+                v["pass"].as_u64(),
+                v["w2_forward"].as_f64(),
+                v["w2_backward"].as_f64(),
+            ) {
+                by_method
+                    .entry(spec.method.clone())
+                    .or_default()
+                    .entry(p)
+                    .or_default()
+                    .push((f, b));
+            }
+        }
+    }
+    by_method
+        .into_iter()
+        .map(|(m, passes)| {
+            let points = passes
+                .into_iter()
+                .map(|(p, v)| {
+                    let n = v.len() as f64;
+                    (
+                        p as f64,
+                        v.iter().map(|x| x.0).sum::<f64>() / n,
+                        v.iter().map(|x| x.1).sum::<f64>() / n,
+                    )
+                })
+                .collect();
+            (m, points)
+        })
+        .collect()
+}
+
+fn draw_progress<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    benchmark: &str,
+    series: &[Curve],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let err =
+        |e: DrawingAreaErrorKind<DB::ErrorType>| CliError::Input(format!("drawing a plot: {e}"));
+    root.fill(&WHITE).map_err(err)?;
+    let areas = root.split_evenly((1, 2));
+    let max_pass = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|x| x.0))
+        .fold(1.0, f64::max);
+    for (k, (area, title)) in areas
+        .iter()
+        .zip(["W2 forward (generated π1)", "W2 backward (generated π0)"])
+        .enumerate()
+    {
+        let value = |x: &(f64, f64, f64)| if k == 0 { x.1 } else { x.2 };
+        let top = series
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(value))
+            .fold(0.0, f64::max)
+            * 1.1
+            + 1e-9;
+        let mut chart = ChartBuilder::on(area)
+            .caption(format!("{benchmark}: {title}"), ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0.5..(max_pass + 0.5), 0.0..top)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("pass (iteration = ⌈pass / 2⌉)")
+            .y_desc("W2")
+            .label_style(("sans-serif", 12))
+            .draw()
+            .map_err(err)?;
+        for (i, (method, points)) in series.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().map(|x| (x.0, value(x))),
+                    color.stroke_width(2),
+                ))
+                .map_err(err)?
+                .label(method.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(
+                    points
+                        .iter()
+                        .map(|x| Circle::new((x.0, value(x)), 3, color.filled())),
+                )
+                .map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .label_font(("sans-serif", 12))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)?;
+    }
+    root.present().map_err(err)
+}
+
+/// Draws `progress_<benchmark>.png` and `.svg` in the run directory: exact W2 after each pass
+/// for every method of the benchmark (averaged over seeds), IPF and IMF methods on one chart.
+///
+/// # Errors
+/// A drawing or file error. A benchmark without per-pass logs draws nothing.
+pub fn progress_chart(run_dir: &Path, benchmark: &str) -> Result<()> {
+    let series = pass_metrics(run_dir, benchmark);
+    if series.is_empty() {
+        return Ok(());
+    }
+    register_font();
+    let stem = format!("progress_{}", crate::run::slug(benchmark));
+    let size = (1120, 480);
+    let png = run_dir.join(format!("{stem}.png"));
+    draw_progress(
+        BitMapBackend::new(&png, size).into_drawing_area(),
+        benchmark,
+        &series,
+    )?;
+    let svg = run_dir.join(format!("{stem}.svg"));
+    draw_progress(
+        SVGBackend::new(&svg, size).into_drawing_area(),
+        benchmark,
+        &series,
+    )
+}

@@ -12,7 +12,7 @@ use sb_methods::tensor::to_f32;
 use sb_methods::{Direction, Observer, TrainedBridge, Trainer};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{load_latest, DirCheckpointer};
+use crate::checkpoint::{load_latest, DirCheckpointer, EvaluatingCheckpointer};
 use crate::experiment::{EvalConfig, Experiment, MethodEntry, Metric, Problem};
 use crate::plot::{plot_model, trajectory_rows, TRAJECTORIES};
 use crate::progress::{JsonLog, Progress};
@@ -280,7 +280,25 @@ fn run_one(
     let log_path = model_dir.join("train_log.jsonl");
     let mut log = JsonLog::open(&log_path, 50, resume_from.is_some())?;
     let mut progress = Progress::new(format!("[{} / {method} / seed {seed}]", problem.name));
-    let mut saver = DirCheckpointer::new(checkpoints, 2);
+    let metrics_log = model_dir.join("metrics_log.jsonl");
+    if resume_from.is_none() && metrics_log.exists() {
+        std::fs::remove_file(&metrics_log).map_err(|e| CliError::io(&metrics_log, e))?;
+    }
+    // Per-pass evaluation: its own stream (4), at most 500 points, the same points every pass.
+    let mut pass_rng = SbRng::stream(seed, 4);
+    let n_pass = eval.samples.min(500);
+    let pass_points = (
+        to_f32(&pi0.sample(n_pass, &mut pass_rng)),
+        pi1.sample(n_pass, &mut pass_rng),
+        to_f32(&pi1.sample(n_pass, &mut pass_rng)),
+        pi0.sample(n_pass, &mut pass_rng),
+    );
+    let mut saver = EvaluatingCheckpointer::new(
+        DirCheckpointer::new(checkpoints, 2),
+        metrics_log,
+        pass_points,
+        pass_rng,
+    );
     let bridge = {
         let mut observers: Vec<&mut dyn Observer> = vec![&mut log];
         if !quiet {
@@ -335,6 +353,7 @@ fn run_one(
         )?;
     }
     plot_model(&model_dir)?;
+    crate::plot::progress_chart(out, &problem.name)?;
 
     let mut values = Vec::new();
     for (direction, generated, truth) in [

@@ -139,6 +139,39 @@ pub struct Checkpoint<'a> {
     pub forward: Option<&'a Model>,
     /// The backward model, if trained.
     pub backward: Option<&'a Model>,
+    /// The solver (for sampling with the models as they stand).
+    pub solver: &'a dyn BridgeSolver,
+    /// Where tensors live.
+    pub device: &'a Device,
+}
+
+impl Checkpoint<'_> {
+    /// Transports `start` in `direction` with the models as they stand at this boundary
+    /// (the reference process for a direction not yet trained).
+    ///
+    /// # Errors
+    /// A tensor error or non-finite samples.
+    pub fn sample(
+        &self,
+        direction: Direction,
+        start: &Array2<f32>,
+        rng: &mut SbRng,
+    ) -> Result<Simulation> {
+        let steps = self.solver.steps(direction);
+        let reference = Reference {
+            solver: self.solver,
+            direction,
+        };
+        let model = match direction {
+            Direction::Forward => self.forward,
+            Direction::Backward => self.backward,
+        };
+        let drift: &dyn Drift = match model {
+            Some(m) => m,
+            None => &reference,
+        };
+        simulate(drift, &steps, direction, start, rng, false, self.device)
+    }
 }
 
 /// Receives a [`Checkpoint`] after every pass; an error stops training.
@@ -312,6 +345,8 @@ impl Trainer {
                     rng,
                     forward: forward.as_ref(),
                     backward: backward.as_ref(),
+                    solver,
+                    device: &self.device,
                 })?;
             }
         }
