@@ -148,6 +148,14 @@ pub fn load_latest(
     Ok(Some((resume, state.rng)))
 }
 
+/// Fixed evaluation points: (starts in π0, true π1 samples, starts in π1, true π0 samples).
+pub type EvalPoints = (
+    ndarray::Array2<f32>,
+    ndarray::Array2<f64>,
+    ndarray::Array2<f32>,
+    ndarray::Array2<f64>,
+);
+
 /// Saves checkpoints through a [`DirCheckpointer`], then evaluates the models as they stand:
 /// exact W2 in both directions on fixed evaluation points, one JSON line per pass in
 /// `metrics_log.jsonl` (the data of the metric-against-iteration chart). Its draws come from
@@ -155,29 +163,13 @@ pub fn load_latest(
 pub struct EvaluatingCheckpointer {
     inner: DirCheckpointer,
     log: PathBuf,
-    /// (start in π0, true π1, start in π1, true π0).
-    points: (
-        ndarray::Array2<f32>,
-        ndarray::Array2<f64>,
-        ndarray::Array2<f32>,
-        ndarray::Array2<f64>,
-    ),
+    points: EvalPoints,
     rng: SbRng,
 }
 
 impl EvaluatingCheckpointer {
     /// Checkpoints in `inner`, evaluation lines appended to `log`.
-    pub fn new(
-        inner: DirCheckpointer,
-        log: PathBuf,
-        points: (
-            ndarray::Array2<f32>,
-            ndarray::Array2<f64>,
-            ndarray::Array2<f32>,
-            ndarray::Array2<f64>,
-        ),
-        rng: SbRng,
-    ) -> Self {
+    pub fn new(inner: DirCheckpointer, log: PathBuf, points: EvalPoints, rng: SbRng) -> Self {
         Self {
             inner,
             log,

@@ -187,10 +187,6 @@ fn check_points(path: &Path, points: &Array2<f64>) -> Result<(), DataError> {
     Ok(())
 }
 
-fn as_2d(a: Array2<f64>) -> Array2<f64> {
-    a
-}
-
 fn column(a: Array1<f64>) -> Array2<f64> {
     a.insert_axis(Axis(1))
 }
@@ -199,7 +195,7 @@ fn column(a: Array1<f64>) -> Array2<f64> {
 /// reader allocates memory for it (a corrupt shape would otherwise abort the process).
 /// Headers it cannot parse are left to the reader, which reports them.
 fn check_npy_size(path: &Path) -> Result<(), DataError> {
-    use std::io::Read;
+    use std::io::{Read, Seek, SeekFrom};
     let mut f = File::open(path).map_err(|e| io_error(path, e))?;
     let file_len = f.metadata().map_err(|e| io_error(path, e))?.len();
     let mut prefix = [0u8; 12];
@@ -223,9 +219,7 @@ fn check_npy_size(path: &Path) -> Result<(), DataError> {
         ));
     }
     let mut header = vec![0u8; header_len as usize];
-    let mut f = File::open(path).map_err(|e| io_error(path, e))?;
-    let mut skip = vec![0u8; start as usize];
-    if f.read_exact(&mut skip).is_err() || f.read_exact(&mut header).is_err() {
+    if f.seek(SeekFrom::Start(start)).is_err() || f.read_exact(&mut header).is_err() {
         return Ok(());
     }
     let header = String::from_utf8_lossy(&header);
@@ -278,7 +272,7 @@ fn read_npy_f64(path: &Path) -> Result<Array2<f64>, DataError> {
     }
     check_npy_size(path)?;
     if let Some(a) = try_npy::<f64, Ix2>(path)? {
-        return Ok(as_2d(a));
+        return Ok(a);
     }
     if let Some(a) = try_npy::<f32, Ix2>(path)? {
         return Ok(a.mapv(f64::from));
@@ -367,7 +361,7 @@ fn read_npz_f64(path: &Path, key: Option<&str>) -> Result<Array2<f64>, DataError
             }
         };
     }
-    attempt!(f64, Ix2, as_2d);
+    attempt!(f64, Ix2, |a: Array2<f64>| a);
     attempt!(f32, Ix2, |a: Array2<f32>| a.mapv(f64::from));
     attempt!(f64, Ix1, column);
     attempt!(f32, Ix1, |a: Array1<f32>| column(a.mapv(f64::from)));

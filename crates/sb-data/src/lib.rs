@@ -12,11 +12,10 @@
 //! ```
 //! use sb_data::{Distribution, SbRng};
 //!
-//! let moons: Distribution = serde_yaml_like();
+//! let moons = Distribution::Moons { noise: 0.1 };
 //! let mut rng = SbRng::new(7);
 //! let x = moons.sample(500, &mut rng).unwrap();
 //! assert_eq!(x.dim(), (500, 2));
-//! # fn serde_yaml_like() -> Distribution { Distribution::Moons { noise: 0.1 } }
 //! ```
 //!
 //! Point clouds are `ndarray::Array2<f64>` of shape `(n, d)`: one row a point.
