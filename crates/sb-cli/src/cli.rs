@@ -38,6 +38,20 @@ enum Command {
         /// Print nothing but errors and the final table.
         #[arg(long)]
         quiet: bool,
+        /// Run only every N-th job, starting at job I (0 ≤ I < N), into its own directory
+        /// [default: runs/<name>-shard<I>of<N>]; `sb report` merges the shards.
+        #[arg(long, value_name = "I/N", conflicts_with = "resume")]
+        shard: Option<crate::jobs::Shard>,
+    },
+    /// Merge run directories (the shards of one sweep, or runs of one experiment with other
+    /// seeds) into one table: Markdown on stdout; with --out, also CSV and JSON.
+    Report {
+        /// Run directories written by `sb run`.
+        #[arg(required = true)]
+        run_dirs: Vec<PathBuf>,
+        /// Write report.md, report.csv and report.json (and the merged results.json) here.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Validate an experiment file (keys, values, data files, dimensions) without training.
     Check {
@@ -145,15 +159,55 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
             seed,
             resume,
             quiet,
+            shard,
         } => {
             crate::run::stop_cleanly_on_ctrl_c();
-            let (dir, rows) = match (resume, experiment) {
+            let (dir, _) = match (resume, experiment) {
                 (Some(dir), _) => crate::run::resume(&dir, quiet)?,
-                (None, Some(exp)) => run(&exp, &RunOptions { out, seed, quiet })?,
+                (None, Some(exp)) => run(
+                    &exp,
+                    &RunOptions {
+                        out,
+                        seed,
+                        quiet,
+                        shard,
+                    },
+                )?,
                 (None, None) => unreachable!("clap requires EXPERIMENT or --resume"),
             };
-            println!("{}", crate::results::markdown(&rows));
+            let table = dir.join("results.md");
+            let text =
+                std::fs::read_to_string(&table).map_err(|e| crate::CliError::io(&table, e))?;
+            println!("{text}");
             println!("run directory: {}", dir.display());
+        }
+        Command::Report { run_dirs, out } => {
+            let report = crate::report::report(&run_dirs)?;
+            if !report.missing.is_empty() {
+                eprintln!(
+                    "warning: {} job(s) of the experiment are in none of these directories: {}",
+                    report.missing.len(),
+                    report.missing.join("; ")
+                );
+            }
+            let md = crate::table::markdown(&report.lines);
+            if let Some(dir) = out {
+                std::fs::create_dir_all(&dir).map_err(|e| crate::CliError::io(&dir, e))?;
+                let rows = serde_json::to_string_pretty(&report.rows).expect("rows serialise");
+                for (name, text) in [
+                    ("report.md", md.clone()),
+                    ("report.csv", crate::table::csv(&report.lines)),
+                    ("report.json", crate::table::json(&report.lines)),
+                    ("results.json", rows),
+                ] {
+                    crate::run::write_atomic(&dir.join(name), text.as_bytes())?;
+                }
+                eprintln!(
+                    "wrote report.md, report.csv, report.json and results.json in {}",
+                    dir.display()
+                );
+            }
+            print!("{md}");
         }
         Command::Plot { run_dir } => {
             let models = crate::sample::find_models(&run_dir);
@@ -177,7 +231,7 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
         Command::Check { experiment } => {
             let (exp, jobs) = crate::run::check(&experiment)?;
             println!(
-                "{}: ok — {} problem(s) × {} method(s) × {} seed(s) = {jobs} job(s)",
+                "{}: ok — {} problem(s) × {} method(s) × {} seed(s): {jobs} job(s) with held-out times and reference rows",
                 experiment.display(),
                 exp.problems.len(),
                 exp.methods.len(),

@@ -1,8 +1,9 @@
 //! The experiment file: problems × methods × seeds, and how to evaluate them.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use sb_data::Distribution;
+use sb_data::{CourseSpec, Distribution};
 use sb_methods::{MethodConfig, NetConfig, TrainConfig};
 use serde::{Deserialize, Serialize};
 
@@ -30,7 +31,7 @@ pub struct Experiment {
     pub eval: EvalConfig,
 }
 
-/// A bridge problem: π0, π1 and the reference's σ.
+/// A bridge problem: π0, π1 and the reference's σ, or a leave-one-out time course.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Problem {
@@ -38,10 +39,46 @@ pub struct Problem {
     pub name: String,
     /// Noise level of the reference `dX = σ dW` on [0, 1]; ε = σ².
     pub sigma: f64,
-    /// The distribution at t = 0 (data).
-    pub pi0: Distribution,
+    /// The distribution at t = 0 (data). Give `pi0` and `pi1`, or `leave_one_out`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pi0: Option<Distribution>,
     /// The distribution at t = 1 (prior, or a second data set).
-    pub pi1: Distribution,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pi1: Option<Distribution>,
+    /// Single-cell-style interpolation: for each held-out time, a bridge is fitted between
+    /// the neighbouring times and asked to predict the held-out snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leave_one_out: Option<LeaveOneOut>,
+    /// Metrics for this problem, instead of `eval.metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Vec<Metric>>,
+    /// Published values to print beside ours: method → metric (as in results) → value.
+    /// Methods not run here appear as rows of their own.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub published: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+/// The leave-one-out protocol of single-cell interpolation benchmarks.
+///
+/// For each held-out time `t`, with `t⁻` and `t⁺` the observed times around it, a bridge
+/// is trained from the cells at `t⁻` to those at `t⁺` (no others), every `t⁻` cell is
+/// transported to the fraction `(t − t⁻)/(t⁺ − t⁻)` of the interval, and the prediction is
+/// compared with the cells observed at `t`. Two reference rows need no training: the exact
+/// optimal-transport interpolation at that fraction, and the cells of `t⁻` as the prediction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaveOneOut {
+    /// The time course.
+    pub course: CourseSpec,
+    /// The times to hold out, one at a time; each needs an observed time on either side.
+    pub held_out: Vec<f64>,
+    /// Whether to add the two reference rows. Defaults to true.
+    #[serde(default = "yes")]
+    pub references: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One method to run: the solver, its networks and its training schedule.
@@ -61,7 +98,7 @@ pub struct MethodEntry {
     pub train: TrainConfig,
 }
 
-/// A metric between generated and true samples.
+/// A metric of a trained bridge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
@@ -71,16 +108,42 @@ pub enum Metric {
     W1,
     /// Squared MMD with a Gaussian kernel of bandwidth `eval.mmd_bandwidth`.
     Mmd,
+    /// Gaussian problems: the mean over the forward process's grid times of
+    /// `KL(N(μ̂_t, Σ̂_t) ‖ N(μ_t, Σ_t))`, in units of 10⁻³ (`eval.kl_samples` particles).
+    Kl,
+    /// As `kl`, but the sum over coordinates of the one-dimensional marginals' KL.
+    KlDiag,
+    /// Gaussian problems: the mean diagonal entry of the learned cross-covariance
+    /// `Cov(X₀, X₁)` of the forward process.
+    CrossCov,
+    /// Gaussian problems: BW2²-UVP (%) of the generated end in each direction.
+    BwUvp,
+    /// Gaussian problems: BW2²-UVP (%) of the forward process at t = 0.5.
+    BwUvpMid,
+    /// Gaussian problems: cBW2²-UVP (%) of the plan, `eval.cond_inputs` inputs ×
+    /// `eval.cond_samples` draws.
+    CbwUvp,
 }
 
 impl Metric {
-    /// The name used in results.
+    /// The name used in experiment files.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::W2 => "w2",
             Self::W1 => "w1",
             Self::Mmd => "mmd",
+            Self::Kl => "kl",
+            Self::KlDiag => "kl_diag",
+            Self::CrossCov => "cross_cov",
+            Self::BwUvp => "bw_uvp",
+            Self::BwUvpMid => "bw_uvp_mid",
+            Self::CbwUvp => "cbw_uvp",
         }
+    }
+
+    /// Whether the metric needs the closed-form Gaussian bridge (both ends Gaussian).
+    pub fn needs_gaussians(self) -> bool {
+        !matches!(self, Self::W2 | Self::W1 | Self::Mmd)
     }
 }
 
@@ -108,6 +171,22 @@ pub struct EvalConfig {
     /// Kernel bandwidth for `mmd`. Defaults to 1.
     #[serde(default = "one")]
     pub mmd_bandwidth: f64,
+    /// Particles for `kl`, `kl_diag` and `cross_cov`. Defaults to 10,000.
+    #[serde(default = "default_kl_samples")]
+    pub kl_samples: usize,
+    /// Conditioning inputs for `cbw_uvp`. Defaults to 1000.
+    #[serde(default = "default_cond")]
+    pub cond_inputs: usize,
+    /// Draws per conditioning input for `cbw_uvp`. Defaults to 1000.
+    #[serde(default = "default_cond")]
+    pub cond_samples: usize,
+}
+
+fn default_kl_samples() -> usize {
+    10_000
+}
+fn default_cond() -> usize {
+    1000
 }
 
 impl Default for EvalConfig {
@@ -116,6 +195,9 @@ impl Default for EvalConfig {
             samples: default_samples(),
             metrics: default_metrics(),
             mmd_bandwidth: 1.0,
+            kl_samples: default_kl_samples(),
+            cond_inputs: default_cond(),
+            cond_samples: default_cond(),
         }
     }
 }
@@ -174,13 +256,30 @@ impl Experiment {
                 self.eval.mmd_bandwidth
             )));
         }
+        for (name, v) in [
+            ("kl_samples", self.eval.kl_samples),
+            ("cond_inputs", self.eval.cond_inputs),
+            ("cond_samples", self.eval.cond_samples),
+        ] {
+            if v < 2 {
+                return Err(bad(format!("eval.{name} must be ≥ 2, got {v}")));
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
         for (i, p) in self.problems.iter().enumerate() {
+            if !names.insert(p.name.as_str()) {
+                return Err(bad(format!(
+                    "problems[{i}].name `{}` is used twice; names identify rows",
+                    p.name
+                )));
+            }
             if !(p.sigma >= 0.0 && p.sigma.is_finite()) {
                 return Err(bad(format!(
                     "problems[{i}].sigma must be ≥ 0, got {}",
                     p.sigma
                 )));
             }
+            self.validate_setting(i, p).map_err(bad)?;
             for (j, m) in self.methods.iter().enumerate() {
                 m.method.build(p.sigma).map_err(|e| {
                     bad(format!(
@@ -199,6 +298,60 @@ impl Experiment {
                 .map_err(|e| bad(format!("methods[{j}].{e}")))?;
         }
         Ok(())
+    }
+
+    /// The metrics evaluated on problem `p`.
+    pub fn metrics_for<'a>(&'a self, p: &'a Problem) -> &'a [Metric] {
+        p.metrics.as_deref().unwrap_or(&self.eval.metrics)
+    }
+
+    fn validate_setting(&self, i: usize, p: &Problem) -> std::result::Result<(), String> {
+        let metrics = self.metrics_for(p);
+        if metrics.is_empty() {
+            return Err(format!(
+                "problems[{i}].metrics must list at least one metric"
+            ));
+        }
+        match (&p.pi0, &p.pi1, &p.leave_one_out) {
+            (Some(pi0), Some(pi1), None) => {
+                let gaussian = |d: &Distribution| matches!(d.gaussian_parameters(), Ok(Some(_)));
+                if let Some(m) = metrics.iter().find(|m| m.needs_gaussians()) {
+                    if !(gaussian(pi0) && gaussian(pi1)) {
+                        return Err(format!(
+                            "problems[{i}]: metric `{}` needs the closed-form bridge, so pi0 and pi1 must both be `kind: gaussian`",
+                            m.as_str()
+                        ));
+                    }
+                    if p.sigma <= 0.0 {
+                        return Err(format!(
+                            "problems[{i}]: metric `{}` needs sigma > 0 (the closed form has ε = σ²)",
+                            m.as_str()
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            (None, None, Some(loo)) => {
+                if loo.held_out.is_empty() {
+                    return Err(format!(
+                        "problems[{i}].leave_one_out.held_out must list at least one time"
+                    ));
+                }
+                if let Some(m) = metrics.iter().find(|m| m.needs_gaussians()) {
+                    return Err(format!(
+                        "problems[{i}]: metric `{}` needs Gaussian ends; leave-one-out problems take w1, w2 or mmd",
+                        m.as_str()
+                    ));
+                }
+                Ok(())
+            }
+            (_, _, Some(_)) => Err(format!(
+                "problems[{i}]: give either pi0 and pi1, or leave_one_out, not both"
+            )),
+            _ => Err(format!(
+                "problems[{i}]: give both pi0 and pi1 (or leave_one_out instead)"
+            )),
+        }
     }
 
     /// The experiment with defaults written out, as YAML.

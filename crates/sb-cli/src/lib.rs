@@ -14,12 +14,16 @@ pub mod checkpoint;
 mod cli;
 mod error;
 pub mod experiment;
+pub mod jobs;
 pub mod metric;
 pub mod plot;
 pub mod progress;
+pub mod protocol;
+pub mod report;
 pub mod results;
 pub mod run;
 pub mod sample;
+pub mod table;
 
 pub use cli::{main_with_args, Cli};
 pub use error::{CliError, Result};

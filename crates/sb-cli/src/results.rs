@@ -1,4 +1,5 @@
-//! Result rows and their rendering as a Markdown table.
+//! Result rows (one number of one job) and how numbers are printed; [`crate::table`]
+//! aggregates them.
 
 use std::collections::BTreeMap;
 
@@ -34,41 +35,6 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-/// Renders rows as a Markdown table, one line per (benchmark, method, metric), values as
-/// mean ± std over seeds, in the order the rows first appear.
-pub fn markdown(rows: &[Row]) -> String {
-    let mut order: Vec<(String, String, String)> = Vec::new();
-    let mut groups: BTreeMap<(String, String, String), Vec<&Row>> = BTreeMap::new();
-    for r in rows {
-        let key = (r.benchmark.clone(), r.method.clone(), r.metric.clone());
-        if !groups.contains_key(&key) {
-            order.push(key.clone());
-        }
-        groups.entry(key).or_default().push(r);
-    }
-    let mut out = String::from(
-        "| benchmark | method | metric | value (mean ± std) | seeds | wall s (mean) |\n|---|---|---|---|---|---|\n",
-    );
-    for key in order {
-        let g = &groups[&key];
-        let values: Vec<f64> = g.iter().map(|r| r.value).collect();
-        let walls: Vec<f64> = g.iter().map(|r| r.wall_s).collect();
-        let (m, s) = mean_std(&values);
-        let (w, _) = mean_std(&walls);
-        out.push_str(&format!(
-            "| {} | {} | {} | {} ± {} | {} | {:.1} |\n",
-            key.0,
-            key.1,
-            key.2,
-            format_value(m),
-            format_value(s),
-            g.len(),
-            w
-        ));
-    }
-    out
-}
-
 /// Four significant digits, plain notation for ordinary magnitudes.
 pub fn format_value(v: f64) -> String {
     if v == 0.0 || (1e-3..1e5).contains(&v.abs()) {
@@ -86,29 +52,6 @@ pub fn format_value(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn row(method: &str, metric: &str, value: f64, seed: u64) -> Row {
-        Row {
-            benchmark: "moons".into(),
-            method: method.into(),
-            params: BTreeMap::new(),
-            metric: metric.into(),
-            value,
-            seed,
-            wall_s: 2.0,
-        }
-    }
-
-    #[test]
-    fn table_layout() {
-        let rows = vec![
-            row("DSB", "w2_backward", 0.25, 0),
-            row("DSB", "w2_backward", 0.35, 1),
-            row("DSBM-IMF", "w2_backward", 0.123456, 0),
-            row("DSBM-IMF", "w2_backward", 0.0001234, 1),
-        ];
-        insta::assert_snapshot!(markdown(&rows));
-    }
 
     #[test]
     fn mean_std_of_two() {

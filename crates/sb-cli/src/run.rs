@@ -6,17 +6,18 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::Device;
-use ndarray::Array2;
-use sb_data::{SbRng, Source};
+use sb_data::SbRng;
 use sb_methods::tensor::to_f32;
 use sb_methods::{Direction, Observer, TrainedBridge, Trainer};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{load_latest, DirCheckpointer, EvaluatingCheckpointer};
-use crate::experiment::{EvalConfig, Experiment, MethodEntry, Metric, Problem};
+use crate::experiment::{Experiment, MethodEntry, Problem};
+use crate::jobs::{jobs, Job, Shard, Work};
 use crate::plot::{plot_model, trajectory_rows, TRAJECTORIES};
 use crate::progress::{JsonLog, Progress};
-use crate::results::{markdown, Row};
+use crate::protocol::{self, part_of, ProblemData};
+use crate::results::Row;
 use crate::{CliError, Result};
 
 /// What a saved model needs to be rebuilt by `sb sample`.
@@ -48,10 +49,18 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// No progress lines.
     pub quiet: bool,
+    /// Run only this shard of the jobs.
+    pub shard: Option<Shard>,
 }
 
-/// A job's identity in results: (benchmark, method, seed).
-type JobKey = (String, String, u64);
+/// What `sb run` records about itself beside `config.yaml`, so `--resume` runs the same jobs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunInfo {
+    /// The shard this directory holds, if the run was sharded.
+    #[serde(default)]
+    shard: Option<Shard>,
+}
 
 /// Runs an experiment file; returns the run directory and the result rows.
 ///
@@ -65,10 +74,19 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<(PathBuf, Vec<Row>)> {
     if let Some(seed) = options.seed {
         exp.seeds = vec![seed];
     }
-    let sources = load_sources(&exp, path)?;
-    let out = prepare_out_dir(&exp.name, options.out.as_deref())?;
+    let data = protocol::load(&exp, path)?;
+    let name = match options.shard {
+        Some(s) => format!("{}-shard{}of{}", exp.name, s.index, s.count),
+        None => exp.name.clone(),
+    };
+    let out = prepare_out_dir(&name, options.out.as_deref())?;
     write_atomic(&out.join("config.yaml"), exp.to_yaml().as_bytes())?;
-    execute(&exp, &sources, &out, Vec::new(), options.quiet, false)
+    let info = RunInfo {
+        shard: options.shard,
+    };
+    let yaml = serde_yaml::to_string(&info).expect("plain data serialises");
+    write_atomic(&out.join("run.yaml"), yaml.as_bytes())?;
+    execute(&exp, &data, &out, Vec::new(), options, false)
 }
 
 /// Continues a run directory written by `sb run`: jobs already in its `results.json` are kept,
@@ -86,7 +104,17 @@ pub fn resume(run_dir: &Path, quiet: bool) -> Result<(PathBuf, Vec<Row>)> {
         )));
     }
     let exp = Experiment::load(&config)?;
-    let sources = load_sources(&exp, &config)?;
+    let data = protocol::load(&exp, &config)?;
+    let info_path = run_dir.join("run.yaml");
+    let info: RunInfo = if info_path.is_file() {
+        let text = std::fs::read_to_string(&info_path).map_err(|e| CliError::io(&info_path, e))?;
+        serde_yaml::from_str(&text).map_err(|e| CliError::Config {
+            file: info_path.clone(),
+            message: e.to_string(),
+        })?
+    } else {
+        RunInfo::default()
+    };
     let results = run_dir.join("results.json");
     let done: Vec<Row> = if results.is_file() {
         let text = std::fs::read_to_string(&results).map_err(|e| CliError::io(&results, e))?;
@@ -94,7 +122,12 @@ pub fn resume(run_dir: &Path, quiet: bool) -> Result<(PathBuf, Vec<Row>)> {
     } else {
         Vec::new()
     };
-    execute(&exp, &sources, run_dir, done, quiet, true)
+    let options = RunOptions {
+        quiet,
+        shard: info.shard,
+        ..RunOptions::default()
+    };
+    execute(&exp, &data, run_dir, done, &options, true)
 }
 
 /// The run directory in progress, for the Ctrl-C message.
@@ -125,63 +158,99 @@ pub fn stop_cleanly_on_ctrl_c() {
 
 fn execute(
     exp: &Experiment,
-    sources: &[(Source, Source)],
+    data: &[ProblemData],
     out: &Path,
     done: Vec<Row>,
-    quiet: bool,
+    options: &RunOptions,
     resuming: bool,
 ) -> Result<(PathBuf, Vec<Row>)> {
     if let Ok(mut current) = CURRENT_RUN.lock() {
         *current = Some(out.to_path_buf());
     }
     let mut rows = Vec::new();
-    for (problem, (pi0, pi1)) in exp.problems.iter().zip(sources) {
-        for entry in &exp.methods {
-            for &seed in &exp.seeds {
-                let method = method_name(entry, problem)?;
-                let key: JobKey = (problem.name.clone(), method.clone(), seed);
-                let finished: Vec<Row> = done
-                    .iter()
-                    .filter(|r| (r.benchmark.clone(), r.method.clone(), r.seed) == key)
-                    .cloned()
-                    .collect();
-                if !finished.is_empty() {
-                    rows.extend(finished);
-                    continue;
-                }
-                let job = Job {
-                    problem,
-                    pi0,
-                    pi1,
-                    entry,
-                    method,
-                    seed,
-                };
-                rows.extend(run_one(&job, &exp.eval, out, quiet, resuming)?);
-                // Results so far are always on disk, so a later failure loses nothing.
-                write_results(out, &rows)?;
-            }
+    for (position, job) in jobs(exp)?.into_iter().enumerate() {
+        if options.shard.is_some_and(|s| !s.contains(position)) {
+            continue;
         }
+        let finished: Vec<Row> = done
+            .iter()
+            .filter(|r| {
+                r.benchmark == job.benchmark && r.method == job.method && r.seed == job.seed
+            })
+            .cloned()
+            .collect();
+        if !finished.is_empty() {
+            rows.extend(finished);
+            continue;
+        }
+        let new_rows = match job.work {
+            Work::Train(_) => run_one(exp, &job, &data[job.problem], out, options.quiet, resuming)?,
+            Work::Reference(r) => run_reference(exp, &job, r, &data[job.problem], options.quiet)?,
+        };
+        rows.extend(new_rows);
+        // Results so far are always on disk, so a later failure loses nothing.
+        write_results(exp, out, &rows)?;
     }
-    write_results(out, &rows)?;
+    write_results(exp, out, &rows)?;
     Ok((out.to_path_buf(), rows))
 }
 
-fn method_name(entry: &MethodEntry, problem: &Problem) -> Result<String> {
-    Ok(match &entry.label {
-        Some(l) => l.clone(),
-        None => entry.method.build(problem.sigma)?.name(entry.train.passes),
-    })
+fn run_reference(
+    exp: &Experiment,
+    job: &Job,
+    reference: crate::jobs::Reference,
+    data: &ProblemData,
+    quiet: bool,
+) -> Result<Vec<Row>> {
+    let start = Instant::now();
+    let problem = &exp.problems[job.problem];
+    let values = protocol::reference_values(
+        reference,
+        data,
+        job.held_out,
+        exp.metrics_for(problem),
+        exp.eval.mmd_bandwidth,
+    )?;
+    let wall_s = start.elapsed().as_secs_f64();
+    report_job(job, &values, wall_s, quiet);
+    Ok(rows_of(job, &BTreeMap::new(), values, wall_s))
 }
 
-/// One (problem, method, seed) to train and evaluate.
-struct Job<'a> {
-    problem: &'a Problem,
-    pi0: &'a Source,
-    pi1: &'a Source,
-    entry: &'a MethodEntry,
-    method: String,
-    seed: u64,
+fn report_job(job: &Job, values: &[(String, f64)], wall_s: f64, quiet: bool) {
+    if quiet {
+        return;
+    }
+    let summary: Vec<String> = values
+        .iter()
+        .map(|(k, v)| format!("{k} = {v:.4}"))
+        .collect();
+    eprintln!(
+        "[{} / {} / seed {}] {} ({wall_s:.1} s)",
+        job.benchmark,
+        job.method,
+        job.seed,
+        summary.join(", ")
+    );
+}
+
+fn rows_of(
+    job: &Job,
+    params: &BTreeMap<String, String>,
+    values: Vec<(String, f64)>,
+    wall_s: f64,
+) -> Vec<Row> {
+    values
+        .into_iter()
+        .map(|(metric, value)| Row {
+            benchmark: job.benchmark.clone(),
+            method: job.method.clone(),
+            params: params.clone(),
+            metric,
+            value,
+            seed: job.seed,
+            wall_s,
+        })
+        .collect()
 }
 
 /// Validates an experiment file without training: keys, values, data files and dimensions.
@@ -191,53 +260,39 @@ struct Job<'a> {
 /// As [`run`], before anything is trained or written.
 pub fn check(path: &Path) -> Result<(Experiment, usize)> {
     let exp = Experiment::load(path)?;
-    load_sources(&exp, path)?;
-    let jobs = exp.problems.len() * exp.methods.len() * exp.seeds.len();
-    Ok((exp, jobs))
-}
-
-fn load_sources(exp: &Experiment, file: &Path) -> Result<Vec<(Source, Source)>> {
-    exp.problems
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let load = |key: &str, d: &sb_data::Distribution| {
-                d.load().map_err(|e| CliError::Config {
-                    file: file.to_path_buf(),
-                    message: format!("problems[{i}].{key}: {e}"),
-                })
-            };
-            let (pi0, pi1) = (load("pi0", &p.pi0)?, load("pi1", &p.pi1)?);
-            if pi0.dim() != pi1.dim() {
-                return Err(CliError::Config {
-                    file: file.to_path_buf(),
-                    message: format!(
-                        "problems[{i}]: pi0 has dimension {} but pi1 has dimension {}",
-                        pi0.dim(),
-                        pi1.dim()
-                    ),
-                });
-            }
-            Ok((pi0, pi1))
-        })
-        .collect()
+    protocol::load(&exp, path)?;
+    let n = jobs(&exp)?.len();
+    Ok((exp, n))
 }
 
 fn run_one(
-    job: &Job<'_>,
-    eval: &EvalConfig,
+    exp: &Experiment,
+    job: &Job,
+    data: &ProblemData,
     out: &Path,
     quiet: bool,
     resuming: bool,
 ) -> Result<Vec<Row>> {
-    let Job {
-        problem,
-        pi0,
-        pi1,
-        entry,
-        seed,
-        ..
-    } = *job;
+    let Work::Train(m) = job.work else {
+        unreachable!("run_one trains")
+    };
+    let (problem, entry, seed) = (&exp.problems[job.problem], &exp.methods[m], job.seed);
+    let eval = &exp.eval;
+    let metrics = exp.metrics_for(problem);
+    let part = match data {
+        ProblemData::Course(course) => Some(part_of(course, job.held_out)?),
+        ProblemData::Pair { .. } => None,
+    };
+    let (pi0, pi1, truth) = match (data, &part) {
+        (ProblemData::Pair { pi0, pi1, truth }, _) => (pi0.clone(), pi1.clone(), truth.as_ref()),
+        (ProblemData::Course(_), Some(p)) => (
+            sb_data::Source::empirical(p.start.clone()),
+            sb_data::Source::empirical(p.end.clone()),
+            None,
+        ),
+        (ProblemData::Course(_), None) => unreachable!("a course job has its part"),
+    };
+    let (pi0, pi1) = (&pi0, &pi1);
     let method = job.method.clone();
     let start = Instant::now();
     let solver = entry.method.build(problem.sigma)?;
@@ -255,7 +310,7 @@ fn run_one(
     let trainer = Trainer::new(solver, entry.net.clone(), entry.train.clone(), Device::Cpu)?;
     let model_dir = out
         .join("models")
-        .join(slug(&problem.name))
+        .join(slug(&job.benchmark))
         .join(slug(&method))
         .join(format!("seed{seed}"));
     std::fs::create_dir_all(&model_dir).map_err(|e| CliError::io(&model_dir, e))?;
@@ -270,7 +325,7 @@ fn run_one(
             if !quiet {
                 eprintln!(
                     "[{} / {method} / seed {seed}] resuming after pass {}",
-                    problem.name, state.passes_done
+                    job.benchmark, state.passes_done
                 );
             }
             (Some(state), rng)
@@ -279,7 +334,7 @@ fn run_one(
     };
     let log_path = model_dir.join("train_log.jsonl");
     let mut log = JsonLog::open(&log_path, 50, resume_from.is_some())?;
-    let mut progress = Progress::new(format!("[{} / {method} / seed {seed}]", problem.name));
+    let mut progress = Progress::new(format!("[{} / {method} / seed {seed}]", job.benchmark));
     let metrics_log = model_dir.join("metrics_log.jsonl");
     if resume_from.is_none() && metrics_log.exists() {
         std::fs::remove_file(&metrics_log).map_err(|e| CliError::io(&metrics_log, e))?;
@@ -324,19 +379,69 @@ fn run_one(
     let forward = bridge.sample(Direction::Forward, &start0, &mut eval_rng, false)?;
     let backward = bridge.sample(Direction::Backward, &start1, &mut eval_rng, false)?;
 
-    save_model(
-        &bridge,
-        problem,
-        entry,
-        &method,
-        seed,
-        pi0.dim(),
-        &model_dir,
-    )?;
+    save_model(&bridge, problem, entry, job, pi0.dim(), &model_dir)?;
     sb_data::write_points(&model_dir.join("forward.npy"), forward.end().view())?;
     sb_data::write_points(&model_dir.join("backward.npy"), backward.end().view())?;
     sb_data::write_points(&model_dir.join("truth_forward.npy"), to_f32(&true1).view())?;
     sb_data::write_points(&model_dir.join("truth_backward.npy"), to_f32(&true0).view())?;
+
+    let mut values = Vec::new();
+    match &part {
+        // Leave-one-out: every cell of the earlier time, carried to the held-out fraction.
+        Some(p) => {
+            let predicted = bridge
+                .sample_until(
+                    Direction::Forward,
+                    &to_f32(&p.start),
+                    &mut eval_rng,
+                    p.fraction,
+                )?
+                .mapv(f64::from);
+            sb_data::write_points(&model_dir.join("predicted.npy"), to_f32(&predicted).view())?;
+            for &metric in metrics {
+                let v = protocol::sample_metric(
+                    metric,
+                    predicted.view(),
+                    p.truth.view(),
+                    eval.mmd_bandwidth,
+                )?;
+                if let Some(v) = v {
+                    values.push((metric.as_str().to_string(), v));
+                }
+            }
+        }
+        None => {
+            for (direction, generated, truth) in [
+                (Direction::Forward, forward.end(), &true1),
+                (Direction::Backward, backward.end(), &true0),
+            ] {
+                let g = generated.mapv(f64::from);
+                for &metric in metrics {
+                    let v = protocol::sample_metric(
+                        metric,
+                        g.view(),
+                        truth.view(),
+                        eval.mmd_bandwidth,
+                    )?;
+                    if let Some(v) = v {
+                        values.push((format!("{}_{direction}", metric.as_str()), v));
+                    }
+                }
+            }
+            if let Some(truth) = truth {
+                values.extend(protocol::gaussian_metrics(
+                    &bridge,
+                    truth,
+                    pi0,
+                    metrics,
+                    eval,
+                    (forward.end(), backward.end()),
+                    &mut eval_rng,
+                )?);
+            }
+        }
+    }
+
     // Whole trajectories for the pictures, from their own stream (metrics are unaffected).
     let mut picture_rng = SbRng::stream(seed, 3);
     for (direction, start) in [
@@ -353,69 +458,28 @@ fn run_one(
         )?;
     }
     plot_model(&model_dir)?;
-    crate::plot::progress_chart(out, &problem.name)?;
+    crate::plot::progress_chart(out, &job.benchmark)?;
 
-    let mut values = Vec::new();
-    for (direction, generated, truth) in [
-        (Direction::Forward, forward.end(), &true1),
-        (Direction::Backward, backward.end(), &true0),
-    ] {
-        for &metric in &eval.metrics {
-            let v = evaluate(metric, generated, truth, eval.mmd_bandwidth)?;
-            values.push((format!("{}_{direction}", metric.as_str()), v));
-        }
-    }
     let wall_s = start.elapsed().as_secs_f64();
-    if !quiet {
-        let summary: Vec<String> = values
-            .iter()
-            .map(|(k, v)| format!("{k} = {v:.4}"))
-            .collect();
-        eprintln!(
-            "[{} / {method} / seed {seed}] {} ({wall_s:.1} s)",
-            problem.name,
-            summary.join(", ")
-        );
-    }
-    Ok(values
-        .into_iter()
-        .map(|(metric, value)| Row {
-            benchmark: problem.name.clone(),
-            method: method.clone(),
-            params: params.clone(),
-            metric,
-            value,
-            seed,
-            wall_s,
-        })
-        .collect())
-}
-
-fn evaluate(metric: Metric, generated: &Array2<f32>, truth: &Array2<f64>, h: f64) -> Result<f64> {
-    let g = generated.mapv(f64::from);
-    Ok(match metric {
-        Metric::W2 => sb_eval::w2(g.view(), truth.view())?.value,
-        Metric::W1 => sb_eval::w1(g.view(), truth.view())?.value,
-        Metric::Mmd => sb_eval::mmd_rbf(g.view(), truth.view(), h)?,
-    })
+    report_job(job, &values, wall_s, quiet);
+    Ok(rows_of(job, &params, values, wall_s))
 }
 
 fn save_model(
     bridge: &TrainedBridge,
     problem: &Problem,
     entry: &MethodEntry,
-    method: &str,
-    seed: u64,
+    job: &Job,
     dim: usize,
     dir: &Path,
 ) -> Result<()> {
     bridge.save(dir)?;
     let spec = ModelSpec {
-        method: method.to_string(),
-        benchmark: problem.name.clone(),
+        method: job.method.clone(),
+        benchmark: job.benchmark.clone(),
         sigma: problem.sigma,
         dim,
-        seed,
+        seed: job.seed,
         passes: entry.train.passes,
         entry: entry.clone(),
     };
@@ -423,14 +487,22 @@ fn save_model(
     write_atomic(&dir.join("model.yaml"), yaml.as_bytes())
 }
 
-fn write_results(out: &Path, rows: &[Row]) -> Result<()> {
+fn write_results(exp: &Experiment, out: &Path, rows: &[Row]) -> Result<()> {
     let json = serde_json::to_string_pretty(rows).expect("rows serialise");
     write_atomic(&out.join("results.json"), json.as_bytes())?;
-    write_atomic(&out.join("results.md"), markdown(rows).as_bytes())
+    let table = crate::table::build(exp, rows)?;
+    write_atomic(
+        &out.join("results.md"),
+        crate::table::markdown(&table).as_bytes(),
+    )?;
+    write_atomic(
+        &out.join("results.csv"),
+        crate::table::csv(&table).as_bytes(),
+    )
 }
 
 /// Writes a file through a temporary file and a rename, so a reader never sees half of it.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp).map_err(|e| CliError::io(&tmp, e))?;
     f.write_all(bytes).map_err(|e| CliError::io(&tmp, e))?;

@@ -170,8 +170,11 @@ fn experiment() -> impl Strategy<Value = Experiment> {
                     .map(|(i, (pi0, pi1, sigma))| Problem {
                         name: format!("p{i}"),
                         sigma,
-                        pi0,
-                        pi1,
+                        pi0: Some(pi0),
+                        pi1: Some(pi1),
+                        leave_one_out: None,
+                        metrics: None,
+                        published: Default::default(),
                     })
                     .collect(),
                 methods,
@@ -179,6 +182,7 @@ fn experiment() -> impl Strategy<Value = Experiment> {
                     samples,
                     metrics,
                     mmd_bandwidth,
+                    ..EvalConfig::default()
                 },
             },
         )

@@ -50,6 +50,16 @@ pub enum MatrixSpec {
     Diagonal(Vec<f64>),
     /// The full matrix, row by row.
     Full(Vec<Vec<f64>>),
+    /// `W Wᵀ` with `W = Q · diag(exp(linspace(ln scale_min, ln scale_max, dim)))` and `Q` a
+    /// Haar-random rotation drawn from `rotation_seed` (the ENOT benchmark's covariances).
+    Rotated {
+        /// Seed of the rotation; two seeds give two independent rotations.
+        rotation_seed: u64,
+        /// The smallest scale (a standard deviation along one principal axis).
+        scale_min: f64,
+        /// The largest scale.
+        scale_max: f64,
+    },
 }
 
 impl Default for MatrixSpec {
@@ -89,8 +99,48 @@ impl MatrixSpec {
                 }
                 Ok(m)
             }
+            Self::Rotated {
+                rotation_seed,
+                scale_min,
+                scale_max,
+            } => {
+                if !(*scale_min > 0.0 && scale_max >= scale_min && scale_max.is_finite()) {
+                    return Err(DataError::Invalid(format!(
+                        "the rotated covariance needs 0 < scale_min ≤ scale_max, got {scale_min} and {scale_max}"
+                    )));
+                }
+                let q = haar_rotation(dim, &mut SbRng::new(*rotation_seed));
+                let (lo, hi) = (scale_min.ln(), scale_max.ln());
+                let scales = Array1::from_shape_fn(dim, |i| {
+                    let f = if dim > 1 {
+                        i as f64 / (dim - 1) as f64
+                    } else {
+                        0.0
+                    };
+                    (lo + f * (hi - lo)).exp()
+                });
+                let w = &q * &scales;
+                Ok(w.dot(&w.t()))
+            }
         }
     }
+}
+
+/// A Haar-distributed `dim × dim` rotation: Gram–Schmidt on a Gaussian matrix (the QR
+/// factor whose `R` has a positive diagonal, which is Haar; Mezzadri 2007).
+pub fn haar_rotation(dim: usize, rng: &mut SbRng) -> Array2<f64> {
+    let mut q =
+        Array2::from_shape_vec((dim, dim), rng.normal_f64(dim * dim)).expect("dim × dim values");
+    for j in 0..dim {
+        for k in 0..j {
+            let proj = q.column(j).dot(&q.column(k));
+            let prev = q.column(k).to_owned();
+            q.column_mut(j).scaled_add(-proj, &prev);
+        }
+        let norm = q.column(j).dot(&q.column(j)).sqrt();
+        q.column_mut(j).mapv_inplace(|v| v / norm);
+    }
+    q
 }
 
 /// One component of a Gaussian mixture.
@@ -330,6 +380,22 @@ impl Distribution {
     }
 }
 
+impl Distribution {
+    /// The mean and covariance of a `kind: gaussian` distribution (for closed-form truths),
+    /// `None` for every other kind.
+    ///
+    /// # Errors
+    /// Invalid sizes, as [`Distribution::load`].
+    pub fn gaussian_parameters(&self) -> Result<Option<(Array1<f64>, Array2<f64>)>, DataError> {
+        match self {
+            Self::Gaussian { dim, mean, cov } => {
+                Ok(Some((mean.resolve(*dim)?, cov.resolve(*dim)?)))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
 impl Source {
     /// A source that resamples the rows of `points`.
     pub fn empirical(points: Array2<f64>) -> Self {
@@ -461,6 +527,45 @@ mod tests {
         assert!((c[[0, 0]] - 2.0).abs() < 0.04, "{c}");
         assert!((c[[0, 1]] - 0.6).abs() < 0.02, "{c}");
         assert!((c[[1, 1]] - 0.5).abs() < 0.01, "{c}");
+    }
+
+    #[test]
+    fn rotated_covariance_has_the_asked_spectrum_and_an_orthogonal_rotation() {
+        let q = haar_rotation(6, &mut SbRng::new(3));
+        let qtq = q.t().dot(&q);
+        for i in 0..6 {
+            for j in 0..6 {
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!((qtq[[i, j]] - want).abs() < 1e-12, "{qtq}");
+            }
+        }
+        let spec = MatrixSpec::Rotated {
+            rotation_seed: 3,
+            scale_min: 0.5,
+            scale_max: 2.0,
+        };
+        let s = spec.resolve(6).unwrap();
+        // tr Σ = Σ s_i² and Σ Q = Q diag(s²) for the same rotation.
+        let scales: Vec<f64> = (0..6)
+            .map(|i| (0.5f64.ln() + i as f64 / 5.0 * (4.0f64.ln())).exp())
+            .collect();
+        let trace: f64 = scales.iter().map(|v| v * v).sum();
+        assert!((s.diag().sum() - trace).abs() < 1e-10);
+        let sq = s.dot(&q);
+        for (j, v) in scales.iter().enumerate() {
+            let col = &q.column(j) * (v * v);
+            assert!((&sq.column(j) - &col).iter().all(|e| e.abs() < 1e-10));
+        }
+        assert_ne!(
+            s,
+            MatrixSpec::Rotated {
+                rotation_seed: 4,
+                scale_min: 0.5,
+                scale_max: 2.0
+            }
+            .resolve(6)
+            .unwrap()
+        );
     }
 
     #[test]

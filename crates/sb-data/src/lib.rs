@@ -20,6 +20,7 @@
 //!
 //! Point clouds are `ndarray::Array2<f64>` of shape `(n, d)`: one row a point.
 
+mod course;
 mod distribution;
 mod error;
 mod io;
@@ -27,7 +28,8 @@ mod rng;
 mod timecourse;
 mod toys;
 
-pub use distribution::{Component, Distribution, MatrixSpec, Source, VectorSpec};
+pub use course::{differentiation, CourseSpec};
+pub use distribution::{haar_rotation, Component, Distribution, MatrixSpec, Source, VectorSpec};
 pub use error::DataError;
 pub use io::{read_csv, read_labels, read_points, write_points, CsvData};
 pub use rng::SbRng;

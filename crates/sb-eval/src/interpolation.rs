@@ -49,7 +49,30 @@ pub fn w1_weighted(
     weights_a: &[f64],
     b: ArrayView2<'_, f64>,
 ) -> Result<f64, EvalError> {
-    let cost = cost_matrix(a, b, Ground::Euclidean)?;
+    weighted_cost(a, weights_a, b, Ground::Euclidean)
+}
+
+/// Exact W2 between a weighted cloud and a uniformly weighted one.
+///
+/// # Errors
+/// As [`crate::w2`], or weights that do not match the points.
+pub fn w2_weighted(
+    a: ArrayView2<'_, f64>,
+    weights_a: &[f64],
+    b: ArrayView2<'_, f64>,
+) -> Result<f64, EvalError> {
+    Ok(weighted_cost(a, weights_a, b, Ground::SquaredEuclidean)?
+        .max(0.0)
+        .sqrt())
+}
+
+fn weighted_cost(
+    a: ArrayView2<'_, f64>,
+    weights_a: &[f64],
+    b: ArrayView2<'_, f64>,
+    ground: Ground,
+) -> Result<f64, EvalError> {
+    let cost = cost_matrix(a, b, ground)?;
     let total: f64 = weights_a.iter().sum();
     let uniform = vec![total / b.nrows() as f64; b.nrows()];
     Ok(emd(
@@ -76,5 +99,9 @@ mod tests {
         assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         let d = w1_weighted(mid.view(), &w, (&x0 + 1.0).view()).unwrap();
         assert!(d.abs() < 1e-12, "{d}");
+        // Against the unshifted cloud every point moves by (1, 1): W1 = W2 = √2.
+        let d1 = w1_weighted(mid.view(), &w, x0.view()).unwrap();
+        let d2 = w2_weighted(mid.view(), &w, x0.view()).unwrap();
+        assert!((d1 - 2f64.sqrt()).abs() < 1e-12 && (d2 - 2f64.sqrt()).abs() < 1e-12);
     }
 }

@@ -41,7 +41,7 @@ mod wasserstein;
 pub use bures::{bw2_squared, bw2_uvp, bw2_uvp_samples, cbw2_uvp, gaussian_kl};
 pub use error::EvalError;
 pub use gaussian::{gaussian_draws, GaussianBridge};
-pub use interpolation::{ot_interpolate, w1_weighted};
+pub use interpolation::{ot_interpolate, w1_weighted, w2_weighted};
 pub use mmd::mmd_rbf;
 pub use simplex::{emd, EmdOptions, Transport};
 pub use sinkhorn::{sinkhorn, EntropicTransport, SinkhornOptions};

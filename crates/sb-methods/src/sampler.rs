@@ -101,10 +101,104 @@ pub fn simulate(
     })
 }
 
+/// The time of each state of a simulation along `steps`: `times[k]` is the time before
+/// step `k`, and the last entry the end (1 forward, 0 backward).
+pub fn state_times(steps: &[Step], direction: Direction) -> Vec<f64> {
+    let end = match direction {
+        Direction::Forward => 1.0,
+        Direction::Backward => 0.0,
+    };
+    steps.iter().map(|s| s.t).chain([end]).collect()
+}
+
+/// The steps that take a simulation from its start to time `t_stop` (inside `[0, 1]`).
+///
+/// Whole steps are kept while they end on or before `t_stop`; the step that crosses it is
+/// shortened to end there: its drift is scaled by the fraction `f` of the step taken and its
+/// noise standard deviation by `√f` (exact for DSBM's Euler steps; for DSB, whose networks
+/// predict a whole step's displacement, the mean is interpolated linearly within the step).
+pub fn steps_until(steps: &[Step], direction: Direction, t_stop: f64) -> Vec<Step> {
+    let times = state_times(steps, direction);
+    // Progress along the direction of travel, so one comparison serves both directions.
+    let along = |t: f64| match direction {
+        Direction::Forward => t,
+        Direction::Backward => 1.0 - t,
+    };
+    let stop = along(t_stop);
+    let mut out = Vec::new();
+    for (k, step) in steps.iter().enumerate() {
+        let (a, b) = (along(times[k]), along(times[k + 1]));
+        if b <= stop + 1e-12 {
+            out.push(*step);
+            continue;
+        }
+        if a < stop - 1e-12 {
+            let f = (stop - a) / (b - a);
+            out.push(Step {
+                drift_scale: step.drift_scale * f,
+                noise_std: step.noise_std * f.sqrt(),
+                ..*step
+            });
+        }
+        break;
+    }
+    out
+}
+
 /// A time column `(n, 1)` filled with `t`.
 ///
 /// # Errors
 /// A tensor error.
 pub fn time_column(t: f64, n: usize, device: &Device) -> Result<Tensor> {
     Ok(Tensor::full(t as f32, (n, 1), device)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid(n: usize, direction: Direction) -> Vec<Step> {
+        let dt = 1.0 / n as f64;
+        (0..n)
+            .map(|j| Step {
+                t: match direction {
+                    Direction::Forward => j as f64 * dt,
+                    Direction::Backward => 1.0 - j as f64 * dt,
+                },
+                drift_scale: dt,
+                noise_std: dt.sqrt(),
+                index: j,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn stopping_on_the_grid_keeps_whole_steps() {
+        let f = grid(20, Direction::Forward);
+        assert_eq!(steps_until(&f, Direction::Forward, 0.5), f[..10].to_vec());
+        assert_eq!(steps_until(&f, Direction::Forward, 1.0), f);
+        assert!(steps_until(&f, Direction::Forward, 0.0).is_empty());
+        let b = grid(20, Direction::Backward);
+        assert_eq!(steps_until(&b, Direction::Backward, 0.5), b[..10].to_vec());
+        assert_eq!(state_times(&b, Direction::Backward).last(), Some(&0.0));
+    }
+
+    #[test]
+    fn stopping_between_grid_times_shortens_the_last_step() {
+        let f = grid(10, Direction::Forward);
+        let s = steps_until(&f, Direction::Forward, 0.44);
+        assert_eq!(s.len(), 5);
+        let last = s[4];
+        // 0.04 of a 0.1 step: 40 %.
+        assert!((last.drift_scale - 0.04).abs() < 1e-12);
+        assert!((last.noise_std - (0.4f64 * 0.1).sqrt()).abs() < 1e-12);
+        // The total time and noise variance equal those of the shortened interval.
+        let time: f64 = s.iter().map(|s| s.drift_scale).sum();
+        let var: f64 = s.iter().map(|s| s.noise_std * s.noise_std).sum();
+        assert!((time - 0.44).abs() < 1e-12 && (var - 0.44).abs() < 1e-12);
+        let b = grid(10, Direction::Backward);
+        let s = steps_until(&b, Direction::Backward, 0.44);
+        let time: f64 = s.iter().map(|s| s.drift_scale).sum();
+        assert!((time - 0.56).abs() < 1e-12, "{time}");
+    }
 }

@@ -492,7 +492,46 @@ impl TrainedBridge {
         rng: &mut SbRng,
         keep_trajectory: bool,
     ) -> Result<Simulation> {
-        let steps = self.solver.steps(direction);
+        self.simulate_steps(
+            direction,
+            &self.solver.steps(direction),
+            start,
+            rng,
+            keep_trajectory,
+        )
+    }
+
+    /// Transports `start` in `direction` only as far as time `t_stop ∈ [0, 1]` (for example
+    /// to predict a held-out snapshot between the two ends); see [`crate::sampler::steps_until`]
+    /// for a stop between grid times. Returns the state at `t_stop`.
+    ///
+    /// # Errors
+    /// `t_stop` outside `[0, 1]`, a tensor error, or non-finite samples.
+    pub fn sample_until(
+        &self,
+        direction: Direction,
+        start: &Array2<f32>,
+        rng: &mut SbRng,
+        t_stop: f64,
+    ) -> Result<Array2<f32>> {
+        if !(0.0..=1.0).contains(&t_stop) {
+            return Err(crate::MethodError::Config(format!(
+                "the stopping time must be in [0, 1], got {t_stop}"
+            )));
+        }
+        let steps = crate::sampler::steps_until(&self.solver.steps(direction), direction, t_stop);
+        let sim = self.simulate_steps(direction, &steps, start, rng, false)?;
+        Ok(sim.end().clone())
+    }
+
+    fn simulate_steps(
+        &self,
+        direction: Direction,
+        steps: &[crate::sampler::Step],
+        start: &Array2<f32>,
+        rng: &mut SbRng,
+        keep_trajectory: bool,
+    ) -> Result<Simulation> {
         let reference = Reference {
             solver: self.solver.as_ref(),
             direction,
@@ -503,7 +542,7 @@ impl TrainedBridge {
         };
         simulate(
             drift,
-            &steps,
+            steps,
             direction,
             start,
             rng,

@@ -1,0 +1,373 @@
+//! Evaluation protocols: what is measured after training, beyond generated-against-true
+//! samples — the closed-form Gaussian metrics (G1, G2) and leave-one-out interpolation
+//! with its reference rows (S1, S2).
+
+use std::path::Path;
+
+use ndarray::{s, Array1, Array2, ArrayView2, Axis};
+use sb_data::{SbRng, Source, TimeCourse};
+use sb_eval::summary::{covariance, mean};
+use sb_eval::{gaussian_kl, GaussianBridge};
+use sb_methods::sampler::state_times;
+use sb_methods::tensor::to_f32;
+use sb_methods::{Direction, TrainedBridge};
+
+use crate::experiment::{EvalConfig, Experiment, Metric, Problem};
+use crate::jobs::Reference;
+use crate::{CliError, Result};
+
+/// What a problem's data are, loaded once per run.
+pub enum ProblemData {
+    /// Two distributions, and the closed-form bridge when a metric needs it.
+    Pair {
+        /// π0.
+        pi0: Source,
+        /// π1.
+        pi1: Source,
+        /// The closed-form Gaussian bridge (both ends Gaussian, a Gaussian metric asked for).
+        truth: Option<GaussianBridge>,
+    },
+    /// A time course for leave-one-out.
+    Course(TimeCourse),
+}
+
+/// One held-out time of a leave-one-out problem.
+pub struct Part {
+    /// The observed time before the held-out one.
+    pub before: f64,
+    /// The observed time after it.
+    pub after: f64,
+    /// Where the held-out time lies in `[before, after]`, as a fraction.
+    pub fraction: f64,
+    /// The cells at `before` (π0 of the bridge).
+    pub start: Array2<f64>,
+    /// The cells at `after` (π1 of the bridge).
+    pub end: Array2<f64>,
+    /// The held-out cells.
+    pub truth: Array2<f64>,
+}
+
+impl Part {
+    /// Splits `course` around `held_out`.
+    ///
+    /// # Errors
+    /// The time is not observed, or has no observed time on one side.
+    pub fn new(course: &TimeCourse, held_out: f64) -> std::result::Result<Self, String> {
+        let times = course.times();
+        let truth = course.at(held_out).map_err(|e| e.to_string())?;
+        let before = times.iter().copied().filter(|t| *t < held_out).last();
+        let after = times.iter().copied().find(|t| *t > held_out);
+        let (Some(before), Some(after)) = (before, after) else {
+            return Err(format!(
+                "held-out time {held_out} needs an observed time on each side; the times are {times:?}"
+            ));
+        };
+        Ok(Self {
+            before,
+            after,
+            fraction: (held_out - before) / (after - before),
+            start: course.at(before).map_err(|e| e.to_string())?,
+            end: course.at(after).map_err(|e| e.to_string())?,
+            truth,
+        })
+    }
+}
+
+/// Loads (or simulates) every problem's data, checking dimensions and held-out times.
+///
+/// # Errors
+/// Unreadable data, mismatched dimensions, or a held-out time without neighbours, naming
+/// the file and the key.
+pub fn load(exp: &Experiment, file: &Path) -> Result<Vec<ProblemData>> {
+    exp.problems
+        .iter()
+        .enumerate()
+        .map(|(i, p)| load_one(exp, i, p, file))
+        .collect()
+}
+
+fn load_one(exp: &Experiment, i: usize, p: &Problem, file: &Path) -> Result<ProblemData> {
+    let bad = |message: String| CliError::Config {
+        file: file.to_path_buf(),
+        message,
+    };
+    if let Some(loo) = &p.leave_one_out {
+        let course = loo
+            .course
+            .load()
+            .map_err(|e| bad(format!("problems[{i}].leave_one_out.course: {e}")))?;
+        for t in &loo.held_out {
+            Part::new(&course, *t)
+                .map_err(|e| bad(format!("problems[{i}].leave_one_out.held_out: {e}")))?;
+        }
+        return Ok(ProblemData::Course(course));
+    }
+    let (Some(d0), Some(d1)) = (&p.pi0, &p.pi1) else {
+        unreachable!("validated: a problem has pi0 and pi1, or leave_one_out");
+    };
+    let load = |key: &str, d: &sb_data::Distribution| {
+        d.load()
+            .map_err(|e| bad(format!("problems[{i}].{key}: {e}")))
+    };
+    let (pi0, pi1) = (load("pi0", d0)?, load("pi1", d1)?);
+    if pi0.dim() != pi1.dim() {
+        return Err(bad(format!(
+            "problems[{i}]: pi0 has dimension {} but pi1 has dimension {}",
+            pi0.dim(),
+            pi1.dim()
+        )));
+    }
+    let truth = if exp.metrics_for(p).iter().any(|m| m.needs_gaussians()) {
+        let params = |d: &sb_data::Distribution| {
+            d.gaussian_parameters()
+                .ok()
+                .flatten()
+                .expect("validated: Gaussian metrics have Gaussian ends")
+        };
+        let ((m0, s0), (m1, s1)) = (params(d0), params(d1));
+        Some(
+            GaussianBridge::new(m0, s0, m1, s1, p.sigma * p.sigma)
+                .map_err(|e| bad(format!("problems[{i}]: the closed-form bridge: {e}")))?,
+        )
+    } else {
+        None
+    };
+    Ok(ProblemData::Pair { pi0, pi1, truth })
+}
+
+/// Rows of particles simulated at once for `cbw_uvp` (bounds memory).
+const CHUNK_ROWS: usize = 1 << 17;
+
+/// The closed-form metrics of a trained bridge on a Gaussian problem, in the order asked.
+///
+/// `generated` holds the ends already simulated from `eval.samples` points, forward and
+/// backward, for `bw_uvp`.
+///
+/// # Errors
+/// A simulation or metric error.
+pub fn gaussian_metrics(
+    bridge: &TrainedBridge,
+    truth: &GaussianBridge,
+    pi0: &Source,
+    metrics: &[Metric],
+    eval: &EvalConfig,
+    generated: (&Array2<f32>, &Array2<f32>),
+    rng: &mut SbRng,
+) -> Result<Vec<(String, f64)>> {
+    let mut out = Vec::new();
+    let wants = |m: Metric| metrics.contains(&m);
+    let (mu0, s0) = truth.marginal(0.0);
+    let (mu1, s1) = truth.marginal(1.0);
+    // One forward simulation with its whole path serves kl, kl_diag and cross_cov.
+    let path = if wants(Metric::Kl) || wants(Metric::KlDiag) || wants(Metric::CrossCov) {
+        let start = to_f32(&pi0.sample(eval.kl_samples, rng));
+        Some(bridge.sample(Direction::Forward, &start, rng, true)?)
+    } else {
+        None
+    };
+    let times = state_times(
+        &bridge.solver().steps(Direction::Forward),
+        Direction::Forward,
+    );
+    for &metric in metrics {
+        match metric {
+            Metric::Kl | Metric::KlDiag => {
+                let sim = path.as_ref().expect("simulated above");
+                let mut total = 0.0;
+                for (state, &t) in sim.states.iter().zip(&times) {
+                    let x = state.mapv(f64::from);
+                    let (m, c) = (mean(x.view())?, covariance(x.view())?);
+                    let (mt, ct) = truth.marginal(t);
+                    total += if metric == Metric::Kl {
+                        gaussian_kl(m.view(), &c, mt.view(), &ct)?
+                    } else {
+                        diagonal_kl(&m, &c, &mt, &ct)
+                    };
+                }
+                let name = if metric == Metric::Kl {
+                    "kl_e-3"
+                } else {
+                    "kl_diag_e-3"
+                };
+                out.push((name.to_string(), 1e3 * total / times.len() as f64));
+            }
+            Metric::CrossCov => {
+                let sim = path.as_ref().expect("simulated above");
+                let first = sim.states[0].mapv(f64::from);
+                let last = sim.end().mapv(f64::from);
+                out.push((
+                    "cross_cov".into(),
+                    mean_cross_covariance(first.view(), last.view()),
+                ));
+            }
+            Metric::BwUvp => {
+                let (fwd, bwd) = generated;
+                out.push((
+                    "bw_uvp_forward".into(),
+                    sb_eval::bw2_uvp(fwd.mapv(f64::from).view(), mu1.view(), &s1)?,
+                ));
+                out.push((
+                    "bw_uvp_backward".into(),
+                    sb_eval::bw2_uvp(bwd.mapv(f64::from).view(), mu0.view(), &s0)?,
+                ));
+            }
+            Metric::BwUvpMid => {
+                let start = to_f32(&pi0.sample(eval.samples, rng));
+                let mid = bridge.sample_until(Direction::Forward, &start, rng, 0.5)?;
+                let (mt, ct) = truth.marginal(0.5);
+                out.push((
+                    "bw_uvp_mid".into(),
+                    sb_eval::bw2_uvp(mid.mapv(f64::from).view(), mt.view(), &ct)?,
+                ));
+            }
+            Metric::CbwUvp => {
+                let value = conditional_uvp(bridge, truth, pi0, eval, rng)?;
+                out.push(("cbw_uvp".into(), value));
+            }
+            Metric::W1 | Metric::W2 | Metric::Mmd => {}
+        }
+    }
+    Ok(out)
+}
+
+/// cBW2²-UVP: `cond_inputs` inputs from π0, `cond_samples` forward draws from each.
+fn conditional_uvp(
+    bridge: &TrainedBridge,
+    truth: &GaussianBridge,
+    pi0: &Source,
+    eval: &EvalConfig,
+    rng: &mut SbRng,
+) -> Result<f64> {
+    let inputs = pi0.sample(eval.cond_inputs, rng);
+    let k = eval.cond_samples;
+    let per_chunk = (CHUNK_ROWS / k).max(1);
+    let mut samples: Vec<Array2<f64>> = Vec::with_capacity(inputs.nrows());
+    for first in (0..inputs.nrows()).step_by(per_chunk) {
+        let chunk = inputs.slice(s![first..(first + per_chunk).min(inputs.nrows()), ..]);
+        let mut start = Array2::<f32>::zeros((chunk.nrows() * k, chunk.ncols()));
+        for (i, x) in chunk.rows().into_iter().enumerate() {
+            let x = x.mapv(|v| v as f32);
+            for r in 0..k {
+                start.row_mut(i * k + r).assign(&x);
+            }
+        }
+        let end = bridge.sample(Direction::Forward, &start, rng, false)?;
+        for i in 0..chunk.nrows() {
+            samples.push(end.end().slice(s![i * k..(i + 1) * k, ..]).mapv(f64::from));
+        }
+    }
+    let exact: Vec<(Array1<f64>, Array2<f64>)> = inputs
+        .rows()
+        .into_iter()
+        .map(|x| truth.conditional(x))
+        .collect();
+    let conditionals: Vec<_> = samples
+        .iter()
+        .zip(&exact)
+        .map(|(x, (m, c))| (x.view(), m.view(), c))
+        .collect();
+    let (_, s1) = truth.marginal(1.0);
+    Ok(sb_eval::cbw2_uvp(&conditionals, s1.diag().sum())?)
+}
+
+/// The sum over coordinates of `KL(N(m_j, c_jj) ‖ N(mt_j, ct_jj))`.
+fn diagonal_kl(m: &Array1<f64>, c: &Array2<f64>, mt: &Array1<f64>, ct: &Array2<f64>) -> f64 {
+    (0..m.len())
+        .map(|j| {
+            let (v, vt) = (c[[j, j]], ct[[j, j]]);
+            0.5 * (v / vt + (m[j] - mt[j]).powi(2) / vt - 1.0 + (vt / v).ln())
+        })
+        .sum()
+}
+
+/// The mean diagonal entry of the sample cross-covariance of paired rows.
+pub fn mean_cross_covariance(x0: ArrayView2<'_, f64>, x1: ArrayView2<'_, f64>) -> f64 {
+    let n = x0.nrows() as f64;
+    let (m0, m1) = (
+        x0.mean_axis(Axis(0)).expect("rows"),
+        x1.mean_axis(Axis(0)).expect("rows"),
+    );
+    let d = x0.ncols();
+    (0..d)
+        .map(|j| {
+            x0.column(j)
+                .iter()
+                .zip(x1.column(j))
+                .map(|(a, b)| (a - m0[j]) * (b - m1[j]))
+                .sum::<f64>()
+                / (n - 1.0)
+        })
+        .sum::<f64>()
+        / d as f64
+}
+
+/// Generated against true points, for the sample metrics (w1, w2, mmd).
+///
+/// # Errors
+/// A metric error.
+pub fn sample_metric(
+    metric: Metric,
+    generated: ArrayView2<'_, f64>,
+    truth: ArrayView2<'_, f64>,
+    h: f64,
+) -> Result<Option<f64>> {
+    Ok(match metric {
+        Metric::W2 => Some(sb_eval::w2(generated, truth)?.value),
+        Metric::W1 => Some(sb_eval::w1(generated, truth)?.value),
+        Metric::Mmd => Some(sb_eval::mmd_rbf(generated, truth, h)?),
+        _ => None,
+    })
+}
+
+/// The rows of a reference job, `(metric, value)`.
+///
+/// # Errors
+/// A metric error.
+pub fn reference_values(
+    reference: Reference,
+    data: &ProblemData,
+    held_out: Option<f64>,
+    metrics: &[Metric],
+    h: f64,
+) -> Result<Vec<(String, f64)>> {
+    let mut out = Vec::new();
+    match (reference, data) {
+        (Reference::ClosedForm, ProblemData::Pair { truth: Some(t), .. }) => {
+            let c = t.cross_covariance();
+            out.push(("cross_cov".into(), c.diag().sum() / c.nrows() as f64));
+        }
+        (Reference::PreviousTime, ProblemData::Course(course)) => {
+            let part = part_of(course, held_out)?;
+            for &m in metrics {
+                if let Some(v) = sample_metric(m, part.start.view(), part.truth.view(), h)? {
+                    out.push((m.as_str().to_string(), v));
+                }
+            }
+        }
+        (Reference::OtInterpolation, ProblemData::Course(course)) => {
+            let part = part_of(course, held_out)?;
+            let (points, weights) =
+                sb_eval::ot_interpolate(part.start.view(), part.end.view(), part.fraction)?;
+            for &m in metrics {
+                let v = match m {
+                    Metric::W1 => sb_eval::w1_weighted(points.view(), &weights, part.truth.view())?,
+                    Metric::W2 => sb_eval::w2_weighted(points.view(), &weights, part.truth.view())?,
+                    // The interpolant is a weighted cloud; MMD is reported for trained models only.
+                    _ => continue,
+                };
+                out.push((m.as_str().to_string(), v));
+            }
+        }
+        _ => unreachable!("reference jobs are made only for problems that have them"),
+    }
+    Ok(out)
+}
+
+/// The held-out split of a leave-one-out job.
+///
+/// # Errors
+/// As [`Part::new`] (checked when the data were loaded).
+pub fn part_of(course: &TimeCourse, held_out: Option<f64>) -> Result<Part> {
+    let t = held_out.expect("leave-one-out jobs carry their held-out time");
+    Part::new(course, t).map_err(CliError::Input)
+}

@@ -1,0 +1,123 @@
+//! `sb report`: merge run directories (shards of one sweep, or runs of the same experiment
+//! with different seeds) into one table.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::experiment::Experiment;
+use crate::jobs::jobs;
+use crate::results::Row;
+use crate::table::{build, Line};
+use crate::{CliError, Result};
+
+/// What `sb report` found in the directories.
+#[derive(Debug)]
+pub struct Report {
+    /// The experiment, with the union of the directories' seeds.
+    pub experiment: Experiment,
+    /// The merged rows, one per (benchmark, method, seed, metric).
+    pub rows: Vec<Row>,
+    /// The table.
+    pub lines: Vec<Line>,
+    /// Jobs of the experiment that no directory holds, as `benchmark / method / seed N`.
+    pub missing: Vec<String>,
+}
+
+fn read_run(dir: &Path) -> Result<(Experiment, Vec<Row>)> {
+    let config = dir.join("config.yaml");
+    if !config.is_file() {
+        return Err(CliError::Input(format!(
+            "{}: not a run directory (no config.yaml); `sb report` takes directories written by `sb run`",
+            dir.display()
+        )));
+    }
+    let exp = Experiment::load(&config)?;
+    let results = dir.join("results.json");
+    let rows: Vec<Row> = if results.is_file() {
+        let text = std::fs::read_to_string(&results).map_err(|e| CliError::io(&results, e))?;
+        serde_json::from_str(&text).map_err(|e| CliError::Config {
+            file: results.clone(),
+            message: e.to_string(),
+        })?
+    } else {
+        Vec::new()
+    };
+    Ok((exp, rows))
+}
+
+/// Merges `dirs` into one table.
+///
+/// The directories must hold the same experiment, up to its seeds (shards of one sweep, or
+/// `--seed` runs); their seeds are united. A job found in two directories is counted once.
+///
+/// # Errors
+/// No directory, a directory that is not a run, or runs of different experiments (naming
+/// the two directories).
+pub fn report(dirs: &[PathBuf]) -> Result<Report> {
+    let Some(first) = dirs.first() else {
+        return Err(CliError::Input("give at least one run directory".into()));
+    };
+    let (mut experiment, mut rows) = read_run(first)?;
+    let strip = |e: &Experiment| Experiment {
+        seeds: Vec::new(),
+        ..e.clone()
+    };
+    let mut seen: BTreeMap<(String, String, u64, String), f64> = rows
+        .iter()
+        .map(|r| {
+            (
+                (
+                    r.benchmark.clone(),
+                    r.method.clone(),
+                    r.seed,
+                    r.metric.clone(),
+                ),
+                r.value,
+            )
+        })
+        .collect();
+    for dir in &dirs[1..] {
+        let (exp, more) = read_run(dir)?;
+        if strip(&exp) != strip(&experiment) {
+            return Err(CliError::Input(format!(
+                "{} and {} hold different experiments (their config.yaml differ beyond seeds); report them separately",
+                first.display(),
+                dir.display()
+            )));
+        }
+        for s in exp.seeds {
+            if !experiment.seeds.contains(&s) {
+                experiment.seeds.push(s);
+            }
+        }
+        for r in more {
+            let key = (
+                r.benchmark.clone(),
+                r.method.clone(),
+                r.seed,
+                r.metric.clone(),
+            );
+            if seen.contains_key(&key) {
+                continue;
+            }
+            seen.insert(key, r.value);
+            rows.push(r);
+        }
+    }
+    let missing = jobs(&experiment)?
+        .into_iter()
+        .filter(|j| {
+            !rows
+                .iter()
+                .any(|r| r.benchmark == j.benchmark && r.method == j.method && r.seed == j.seed)
+        })
+        .map(|j| format!("{} / {} / seed {}", j.benchmark, j.method, j.seed))
+        .collect();
+    let lines = build(&experiment, &rows)?;
+    Ok(Report {
+        experiment,
+        rows,
+        lines,
+        missing,
+    })
+}
