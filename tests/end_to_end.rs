@@ -11,6 +11,7 @@ fn run_tiny(dir: &std::path::Path, out: &str, seed: Option<u64>) -> std::path::P
         out: Some(dir.join(out)),
         seed,
         quiet: true,
+        ..RunOptions::default()
     };
     run(&exp, &options).expect("tiny run").0
 }
@@ -137,6 +138,7 @@ fn existing_results_are_never_overwritten() {
             out: Some(dir.clone()),
             seed: None,
             quiet: true,
+            ..RunOptions::default()
         },
     )
     .unwrap_err()
@@ -178,6 +180,7 @@ fn bad_experiment_files_name_file_and_key() {
                 out: Some(tmp.path().join(name)),
                 seed: None,
                 quiet: true,
+                ..RunOptions::default()
             },
         )
         .unwrap_err()

@@ -75,9 +75,12 @@ pub struct TrainConfig {
     /// Trajectories (DSB) or endpoint pairs (DSBM) per cache. Defaults to 10 000.
     #[serde(default = "default_cache")]
     pub cache_size: usize,
-    /// Steps between cache refreshes. Defaults to one pass over the training set's rows:
-    /// `cache_size / batch_size` steps for DSBM's pairs, `N` times that for DSB, whose
-    /// cache holds every step of every trajectory.
+    /// Steps between cache refreshes. Defaults to `N · cache_size / batch_size` (N Euler
+    /// steps): one pass over DSB's cache, which holds every step of every trajectory, and
+    /// N passes over DSBM's pairs, each of which yields a fresh bridge point and time at every
+    /// use. Either way a refresh's simulation costs about as much as the training it feeds
+    /// (refreshing DSBM's pairs every `cache_size / batch_size` steps made simulation ~7×
+    /// the cost of training).
     #[serde(default)]
     pub cache_refresh: Option<usize>,
     /// Keep training the previous pass's network (true) or start each pass from fresh

@@ -411,7 +411,10 @@ impl Trainer {
                     ),
                     other => other,
                 })?;
-                refresh_at = step + cfg.refresh_every(fresh.len());
+                // One simulation per cache serves as many rows as it made Euler steps, for
+                // DSB's trajectories and DSBM's pairs alike (see `TrainConfig::cache_refresh`).
+                let simulated = cfg.cache_size * self.solver.steps(direction).len();
+                refresh_at = step + cfg.refresh_every(fresh.len().max(simulated));
                 set = Some(fresh);
             }
             let set = set.as_ref().expect("filled at step 0");

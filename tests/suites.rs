@@ -1,0 +1,244 @@
+//! The benchmark suites: sharded runs merge into the unsharded table, and every quick tier
+//! in `experiments/quick/` runs end to end (the smoke test of each suite's protocol).
+
+use std::path::{Path, PathBuf};
+
+use sb_cli::jobs::Shard;
+use sb_cli::report::report;
+use sb_cli::run::{run, RunOptions};
+use sb_cli::table::Line;
+use sb_tests::write;
+
+/// Two problems of different protocols (a Gaussian one with closed-form metrics and a
+/// leave-one-out time course with reference rows), two methods, two seeds.
+const SWEEP: &str = "
+name: sweep
+seeds: [1, 2]
+problems:
+  - name: gauss
+    sigma: 1.0
+    pi0: {kind: gaussian, dim: 2, mean: -0.5}
+    pi1: {kind: gaussian, dim: 2, mean: 0.5, cov: {rotation_seed: 2, scale_min: 0.5, scale_max: 2.0}}
+    metrics: [w2, kl, cross_cov, bw_uvp, bw_uvp_mid, cbw_uvp]
+    published:
+      DSBM-IPF: {kl_e-3: 1.0}
+  - name: course
+    sigma: 0.5
+    leave_one_out:
+      course: {kind: differentiation, cells_per_time: 60, times: [0, 1, 2.5, 3], seed: 4}
+      held_out: [1, 2.5]
+    metrics: [w1, w2]
+methods:
+  - method: {kind: dsb, num_steps: 4}
+    net: {hidden: [16]}
+    train: {passes: 2, steps_per_pass: 10, batch_size: 32, lr: 1.0e-3, cache_size: 64}
+  - method: {kind: dsbm, num_steps: 4, first_coupling: reference}
+    net: {hidden: [16]}
+    train: {passes: 2, steps_per_pass: 10, batch_size: 32, lr: 1.0e-3, cache_size: 64}
+eval:
+  samples: 40
+  kl_samples: 200
+  cond_inputs: 5
+  cond_samples: 20
+";
+
+fn options(out: PathBuf, shard: Option<Shard>) -> RunOptions {
+    RunOptions {
+        out: Some(out),
+        quiet: true,
+        shard,
+        ..RunOptions::default()
+    }
+}
+
+/// The table without wall times (the only thing allowed to differ between runs).
+fn timeless(lines: &[Line]) -> Vec<Line> {
+    lines
+        .iter()
+        .map(|l| Line {
+            wall_s: None,
+            ..l.clone()
+        })
+        .collect()
+}
+
+#[test]
+fn shards_merge_into_the_unsharded_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = write(tmp.path(), "sweep.yaml", SWEEP);
+    let (whole, rows) = run(&exp, &options(tmp.path().join("whole"), None)).unwrap();
+    let mut shards = Vec::new();
+    for index in 0..3 {
+        let shard = Shard { index, count: 3 };
+        let dir = tmp.path().join(format!("shard{index}"));
+        run(&exp, &options(dir.clone(), Some(shard))).unwrap();
+        shards.push(dir);
+    }
+    let merged = report(&shards).unwrap();
+    let alone = report(std::slice::from_ref(&whole)).unwrap();
+    assert!(merged.missing.is_empty(), "{:?}", merged.missing);
+    assert_eq!(merged.rows.len(), rows.len());
+    assert_eq!(timeless(&merged.lines), timeless(&alone.lines));
+    // Every protocol is in the table: closed-form metrics, the optimum, leave-one-out means
+    // over both held-out times, both reference rows, and the published value.
+    let has = |benchmark: &str, method: &str, metric: &str| {
+        merged
+            .lines
+            .iter()
+            .any(|l| l.benchmark == benchmark && l.method == method && l.metric == metric)
+    };
+    for metric in [
+        "w2_forward",
+        "kl_e-3",
+        "cross_cov",
+        "bw_uvp_backward",
+        "bw_uvp_mid",
+        "cbw_uvp",
+    ] {
+        assert!(has("gauss", "DSBM-IPF", metric), "{metric}");
+    }
+    assert!(has("gauss", "Closed form (optimum)", "cross_cov"));
+    for b in ["course t=1", "course t=2.5", "course"] {
+        assert!(has(b, "DSB", "w1") && has(b, "DSB", "w2"), "{b}");
+        assert!(has(b, "OT interpolation (reference)", "w1"), "{b}");
+        assert!(has(b, "Previous time (reference)", "w2"), "{b}");
+    }
+    let kl = merged
+        .lines
+        .iter()
+        .find(|l| l.benchmark == "gauss" && l.method == "DSBM-IPF" && l.metric == "kl_e-3")
+        .unwrap();
+    assert_eq!((kl.seeds, kl.published), (2, Some(1.0)));
+
+    // A missing shard is reported, not silently averaged over.
+    let partial = report(&shards[..2]).unwrap();
+    assert!(!partial.missing.is_empty());
+}
+
+#[test]
+fn report_refuses_different_experiments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = write(tmp.path(), "a.yaml", sb_tests::TINY);
+    let b = write(
+        tmp.path(),
+        "b.yaml",
+        &sb_tests::TINY.replace("mean: 1.0", "mean: 2.0"),
+    );
+    let (da, _) = run(&a, &options(tmp.path().join("a"), None)).unwrap();
+    let (db, _) = run(&b, &options(tmp.path().join("b"), None)).unwrap();
+    let e = report(&[da, db]).unwrap_err().to_string();
+    assert!(e.contains("hold different experiments"), "{e}");
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Runs one quick tier from the repository root (its data paths are relative to it).
+fn quick(name: &str) -> Vec<Line> {
+    let root = repo_root();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = root.join("experiments/quick").join(format!("{name}.yaml"));
+    let exp = sb_cli::experiment::Experiment::load(&file).unwrap();
+    // Data paths in experiment files are relative to the repository root.
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(
+        cwd,
+        root.join("tests"),
+        "cargo runs tests from the crate directory"
+    );
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "../shared/",
+        &format!("{}/", root.parent().unwrap().join("shared").display()),
+    );
+    let local = write(tmp.path(), &format!("{name}.yaml"), &text);
+    let (dir, _) = run(&local, &options(tmp.path().join("run"), None)).unwrap();
+    let r = report(&[dir]).unwrap();
+    assert!(r.missing.is_empty(), "{name}: {:?}", r.missing);
+    let ours: Vec<&Line> = r.lines.iter().filter(|l| l.seeds > 0).collect();
+    assert!(!ours.is_empty(), "{name}: empty table");
+    for l in &ours {
+        let v = l.mean.unwrap();
+        assert!(v.is_finite() && v >= 0.0, "{name}: {l:?}");
+    }
+    assert_eq!(exp.name, format!("{name}-quick"));
+    r.lines
+}
+
+#[test]
+fn quick_tier_g1() {
+    let lines = quick("g1");
+    let optimum = lines
+        .iter()
+        .find(|l| l.metric == "cross_cov" && l.method.starts_with("Closed form"))
+        .unwrap();
+    assert!((optimum.mean.unwrap() - 0.618).abs() < 1e-3);
+    // Even a short run learns most of the coupling: the cross-covariance is near the optimum.
+    for l in lines.iter().filter(|l| l.metric == "cross_cov") {
+        assert!((l.mean.unwrap() - 0.618).abs() < 0.15, "{l:?}");
+    }
+}
+
+#[test]
+fn quick_tier_g2() {
+    let lines = quick("g2");
+    for l in lines.iter().filter(|l| l.metric.starts_with("bw_uvp")) {
+        // A trained bridge is far better than nothing (the identity map from π0 gives ~50 %).
+        assert!(l.mean.unwrap() < 25.0, "{l:?}");
+    }
+}
+
+#[test]
+fn quick_tier_t() {
+    let lines = quick("t");
+    for l in lines
+        .iter()
+        .filter(|l| l.metric == "w2_forward" && l.seeds > 0)
+    {
+        assert!(l.mean.unwrap() < 1.0, "{l:?}");
+    }
+}
+
+#[test]
+fn quick_tier_s2() {
+    let lines = quick("s2");
+    let get = |method: &str| {
+        lines
+            .iter()
+            .find(|l| l.benchmark == "s2" && l.method == method)
+            .and_then(|l| l.mean)
+            .unwrap()
+    };
+    // The trained bridges beat "nothing moves" on the simulated course.
+    let previous = get("Previous time (reference)");
+    assert!(get("DSBM-IPF") < previous && get("DSB") < previous);
+}
+
+#[test]
+fn quick_tier_s1_on_the_embryoid_body_data() {
+    let data = repo_root()
+        .parent()
+        .unwrap()
+        .join("shared/datasets/eb/data.npy");
+    if !data.is_file() {
+        eprintln!(
+            "SKIPPED: the Embryoid Body data are not at {} (see datasets/README.md)",
+            data.display()
+        );
+        return;
+    }
+    let lines = quick("s1");
+    let get = |method: &str| {
+        lines
+            .iter()
+            .find(|l| l.benchmark == "eb" && l.method == method)
+            .and_then(|l| l.mean)
+            .unwrap()
+    };
+    // The reference rows of SPEC §3 S1 at the held-out day 2.
+    assert!((get("OT interpolation (reference)") - 0.728).abs() < 0.01);
+    assert!((get("Previous time (reference)") - 1.251).abs() < 0.01);
+}
