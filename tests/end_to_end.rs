@@ -171,6 +171,12 @@ fn bad_experiment_files_name_file_and_key() {
         ("empty_data", TINY.replace("{kind: gaussian, dim: 2, mean: -1.0, cov: 0.5}", &format!("{{kind: file, path: {}}}", empty.display()))),
         ("mismatched_dims", TINY.replace("{kind: gaussian, dim: 2, mean: 1.0, cov: 1.0}", "{kind: gaussian, dim: 3, mean: 1.0, cov: 1.0}")),
         ("negative_sigma", TINY.replace("sigma: 1.0", "sigma: -0.5")),
+        ("gaussian_metric_on_data", TINY.replace("{kind: gaussian, dim: 2, mean: -1.0, cov: 0.5}", "{kind: moons}").replace("metrics: [w2, w1, mmd]", "metrics: [w2, kl]")),
+        ("pair_and_course", TINY.replace("    pi1: {kind: gaussian, dim: 2, mean: 1.0, cov: 1.0}", "    pi1: {kind: gaussian, dim: 2, mean: 1.0, cov: 1.0}\n    leave_one_out: {course: {kind: differentiation}, held_out: [1]}")),
+        ("held_out_at_the_edge", TINY.replace("    pi0: {kind: gaussian, dim: 2, mean: -1.0, cov: 0.5}\n    pi1: {kind: gaussian, dim: 2, mean: 1.0, cov: 1.0}", "    leave_one_out: {course: {kind: differentiation, cells_per_time: 10}, held_out: [5]}")),
+        ("held_out_not_observed", TINY.replace("    pi0: {kind: gaussian, dim: 2, mean: -1.0, cov: 0.5}\n    pi1: {kind: gaussian, dim: 2, mean: 1.0, cov: 1.0}", "    leave_one_out: {course: {kind: differentiation, cells_per_time: 10}, held_out: [1.5]}")),
+        ("course_absent", TINY.replace("    pi0: {kind: gaussian, dim: 2, mean: -1.0, cov: 0.5}\n    pi1: {kind: gaussian, dim: 2, mean: 1.0, cov: 1.0}", "    leave_one_out: {course: {kind: file, data: /nonexistent/eb/data.npy, labels: /nonexistent/eb/sample_labels.npy}, held_out: [2]}")),
+        ("bad_rotation", TINY.replace("{kind: gaussian, dim: 2, mean: 1.0, cov: 1.0}", "{kind: gaussian, dim: 2, cov: {rotation_seed: 1, scale_min: 2.0, scale_max: 0.5}}")),
     ];
     for (name, text) in cases {
         let file = write(tmp.path(), "bad.yaml", &text);
@@ -215,7 +221,7 @@ fn check_validates_without_running() {
 fn help_texts() {
     let mut cmd = sb_cli::Cli::command();
     insta::assert_snapshot!("help", cmd.render_help().to_string());
-    for sub in ["run", "check", "plot", "sample", "metric"] {
+    for sub in ["run", "report", "check", "plot", "sample", "metric"] {
         let help = cmd
             .find_subcommand_mut(sub)
             .unwrap()

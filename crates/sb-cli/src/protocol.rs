@@ -92,6 +92,14 @@ fn load_one(exp: &Experiment, i: usize, p: &Problem, file: &Path) -> Result<Prob
         message,
     };
     if let Some(loo) = &p.leave_one_out {
+        if let sb_data::CourseSpec::File { data, .. } = &loo.course {
+            if !data.exists() {
+                return Err(bad(format!(
+                    "problems[{i}].leave_one_out.course: {}: no such file. Data sets are not part of the repository: see datasets/README.md for where to get them (the Embryoid Body data default to ../shared/datasets/eb, read from the repository root), or point `data` and `labels` at your copy",
+                    data.display()
+                )));
+            }
+        }
         let course = loo
             .course
             .load()
