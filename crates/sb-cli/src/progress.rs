@@ -86,12 +86,30 @@ pub struct JsonLog {
 }
 
 impl JsonLog {
-    /// Opens the log file: truncated for a new run, appended to when resuming (the steps of
-    /// an interrupted pass then appear twice, the second time as they were recomputed).
+    /// Opens the log file: truncated for a new run; when resuming after `passes_done`
+    /// finished passes, the lines of later (interrupted) passes are dropped first, so that
+    /// every logged step appears once, as in an uninterrupted run.
     ///
     /// # Errors
-    /// The file cannot be opened.
-    pub fn open(path: &Path, every: usize, append: bool) -> Result<Self> {
+    /// The file cannot be read, rewritten or opened.
+    pub fn open(path: &Path, every: usize, resume_after: Option<usize>) -> Result<Self> {
+        let append = resume_after.is_some();
+        if let Some(done) = resume_after {
+            if path.is_file() {
+                let text = std::fs::read_to_string(path).map_err(|e| CliError::io(path, e))?;
+                let kept: String = text
+                    .lines()
+                    .filter(|line| {
+                        serde_json::from_str::<serde_json::Value>(line)
+                            .ok()
+                            .and_then(|v| v["pass"].as_u64())
+                            .is_some_and(|p| (p as usize) < done)
+                    })
+                    .map(|line| format!("{line}\n"))
+                    .collect();
+                crate::run::write_atomic(path, kept.as_bytes())?;
+            }
+        }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .write(true)

@@ -333,7 +333,7 @@ fn run_one(
         None => (None, SbRng::stream(seed, 0)),
     };
     let log_path = model_dir.join("train_log.jsonl");
-    let mut log = JsonLog::open(&log_path, 50, resume_from.is_some())?;
+    let mut log = JsonLog::open(&log_path, 50, resume_from.as_ref().map(|r| r.passes_done))?;
     let mut progress = Progress::new(format!("[{} / {method} / seed {seed}]", job.benchmark));
     let metrics_log = model_dir.join("metrics_log.jsonl");
     if resume_from.is_none() && metrics_log.exists() {

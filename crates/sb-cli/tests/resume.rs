@@ -122,6 +122,17 @@ fn killed_twice_and_resumed_equals_uninterrupted() {
         a, b,
         "a resumed run must end with the uninterrupted run's values"
     );
+    // The training logs too: the interrupted passes' lines are dropped on resume, so each
+    // logged step appears once, with the uninterrupted run's loss.
+    for method in ["DSB", "DSBM-IPF"] {
+        let log = |run: &Path| {
+            std::fs::read_to_string(
+                run.join(format!("models/gauss/{method}/seed5/train_log.jsonl")),
+            )
+            .unwrap()
+        };
+        assert_eq!(log(&whole), log(&cut), "{method}");
+    }
 }
 
 #[test]

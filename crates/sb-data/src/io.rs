@@ -195,11 +195,21 @@ fn column(a: Array1<f64>) -> Array2<f64> {
 /// reader allocates memory for it (a corrupt shape would otherwise abort the process).
 /// Headers it cannot parse are left to the reader, which reports them.
 fn check_npy_size(path: &Path) -> Result<(), DataError> {
-    use std::io::{Read, Seek, SeekFrom};
     let mut f = File::open(path).map_err(|e| io_error(path, e))?;
     let file_len = f.metadata().map_err(|e| io_error(path, e))?.len();
+    check_npy_stream(path, &mut f, file_len, "the file")
+}
+
+/// The check of [`check_npy_size`] on an `.npy` stream of `len` bytes (a file, or a member
+/// of an `.npz` archive); `what` names the container in the message.
+fn check_npy_stream(
+    path: &Path,
+    r: &mut impl std::io::Read,
+    len: u64,
+    what: &str,
+) -> Result<(), DataError> {
     let mut prefix = [0u8; 12];
-    if f.read_exact(&mut prefix).is_err() || &prefix[..6] != b"\x93NUMPY" {
+    if r.read_exact(&mut prefix).is_err() || &prefix[..6] != b"\x93NUMPY" {
         return Ok(());
     }
     let (header_len, start) = match prefix[6] {
@@ -212,14 +222,17 @@ fn check_npy_size(path: &Path) -> Result<(), DataError> {
         ),
         _ => return Ok(()),
     };
-    if header_len > 1 << 20 || start + header_len > file_len {
+    if header_len > 1 << 20 || start + header_len > len {
         return Err(DataError::format(
             path,
-            "the .npy header is longer than the file",
+            format!("the .npy header is longer than {what}"),
         ));
     }
-    let mut header = vec![0u8; header_len as usize];
-    if f.seek(SeekFrom::Start(start)).is_err() || f.read_exact(&mut header).is_err() {
+    // The 12 bytes read hold the first 2 header bytes of a version-1 file.
+    let mut header = prefix[start as usize..].to_vec();
+    header.resize(header_len as usize, 0);
+    let already = 12 - start as usize;
+    if header.len() > already && r.read_exact(&mut header[already..]).is_err() {
         return Ok(());
     }
     let header = String::from_utf8_lossy(&header);
@@ -232,14 +245,48 @@ fn check_npy_size(path: &Path) -> Result<(), DataError> {
         return Ok(());
     };
     let needed = count.saturating_mul(item);
-    let available = file_len - start - header_len;
+    let available = len - start - header_len;
     if needed > available {
         return Err(DataError::format(
             path,
-            format!("the header declares {count} values ({needed} bytes) but the file holds {available} bytes of data"),
+            format!("the header declares {count} values ({needed} bytes) but {what} holds {available} bytes of data"),
         ));
     }
     Ok(())
+}
+
+/// Deflate expands at most ~1032:1; a member declaring more is corrupt.
+const MAX_DEFLATE_RATIO: u64 = 1100;
+
+/// [`check_npy_size`] for the member `name` of an `.npz` archive: its header must not
+/// declare more data than the member's uncompressed size, which must itself be one its
+/// compressed bytes can hold.
+fn check_npz_member(path: &Path, name: &str) -> Result<(), DataError> {
+    let file = File::open(path).map_err(|e| io_error(path, e))?;
+    let Ok(mut zip) = zip::ZipArchive::new(file) else {
+        return Ok(());
+    };
+    // NpzReader lists members without their `.npy` suffix.
+    let full = if zip.index_for_name(name).is_some() {
+        name.to_string()
+    } else {
+        format!("{name}.npy")
+    };
+    let Ok(mut member) = zip.by_name(&full) else {
+        return Ok(());
+    };
+    let (size, packed) = (member.size(), member.compressed_size());
+    if size
+        > packed
+            .saturating_mul(MAX_DEFLATE_RATIO)
+            .saturating_add(1 << 16)
+    {
+        return Err(DataError::format(
+            path,
+            format!("member `{name}` declares {size} bytes, more than its {packed} compressed bytes can hold"),
+        ));
+    }
+    check_npy_stream(path, &mut member, size, &format!("member `{name}`"))
 }
 
 /// The item size in bytes from the header's `'descr': '<f8'` (the trailing digits).
@@ -350,6 +397,7 @@ fn read_npz_f64(path: &Path, key: Option<&str>) -> Result<Array2<f64>, DataError
             ))
         }
     };
+    check_npz_member(path, &name)?;
     macro_rules! attempt {
         ($t:ty, $d:ty, $conv:expr) => {
             match npz.by_name::<ndarray::OwnedRepr<$t>, $d>(&name) {

@@ -46,6 +46,31 @@ proptest! {
         let _ = sb_data::read_labels(&p);
     }
 
+    /// An `.npz` whose member declares a huge shape is refused with an error, never an abort
+    /// (the reader would otherwise try to allocate what the header says), stored or deflated.
+    #[test]
+    fn valid_npz_huge_header(
+        rows in prop_oneof![0u64..5, Just(1u64 << 40), Just(u64::MAX)],
+        cols in prop_oneof![1u64..4, Just(1u64 << 33)],
+        body in proptest::collection::vec(any::<u8>(), 0..200),
+        deflate in any::<bool>(),
+    ) {
+        use std::io::Write;
+        let mut npy = npy_header("<f8", &format!("({rows}, {cols})"));
+        npy.extend(body);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.npz");
+        let method = if deflate { zip::CompressionMethod::Deflated } else { zip::CompressionMethod::Stored };
+        let mut w = zip::ZipWriter::new(std::fs::File::create(&p).unwrap());
+        w.start_file("a.npy", zip::write::SimpleFileOptions::default().compression_method(method)).unwrap();
+        w.write_all(&npy).unwrap();
+        w.finish().unwrap();
+        let r = sb_data::read_points(&p, None);
+        if rows.saturating_mul(cols) > 1000 {
+            prop_assert!(r.is_err());
+        }
+    }
+
     #[test]
     fn arbitrary_bytes_as_npz(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
         let dir = tempfile::tempdir().unwrap();

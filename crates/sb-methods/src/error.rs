@@ -14,7 +14,14 @@ pub enum MethodError {
     #[error("{0}")]
     Config(String),
     /// Training produced a non-finite loss or sample.
-    #[error("training diverged at pass {pass} ({direction}), step {step}: {what}")]
+    /// Shown 1-based, with the iteration (a pair of passes, one per direction) it belongs to,
+    /// counted as in `metrics_log.jsonl`.
+    #[error(
+        "training diverged in iteration {iteration}, pass {shown_pass} ({direction}), step {shown_step}: {what}",
+        iteration = .pass / 2 + 1,
+        shown_pass = .pass + 1,
+        shown_step = .step + 1
+    )]
     Diverged {
         /// Zero-based pass.
         pass: usize,

@@ -63,7 +63,9 @@ fn divergence_names_pass_direction_and_step() {
     }
     let text = err.to_string();
     assert!(
-        text.starts_with("training diverged at pass 0 (backward), step 0: the loss is"),
+        text.starts_with(
+            "training diverged in iteration 1, pass 1 (backward), step 1: the loss is"
+        ),
         "{text}"
     );
 }
