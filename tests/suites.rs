@@ -110,6 +110,19 @@ fn shards_merge_into_the_unsharded_table() {
         .unwrap();
     assert_eq!((kl.seeds, kl.published), (2, Some(1.0)));
 
+    // Leave-one-out models keep their prediction and a picture of it against the held-out cells.
+    let model = whole.join("models/course-t-2.5/DSB/seed1");
+    for f in [
+        "predicted.npy",
+        "held_out.npy",
+        "prediction.png",
+        "prediction.svg",
+    ] {
+        assert!(model.join(f).is_file(), "{f}");
+    }
+    let png = std::fs::read(model.join("prediction.png")).unwrap();
+    assert_eq!(&png[..4], b"\x89PNG");
+
     // A missing shard is reported, not silently averaged over.
     let partial = report(&shards[..2]).unwrap();
     assert!(!partial.missing.is_empty());

@@ -4,7 +4,9 @@
 //! `samples.png` / `samples.svg` in a model directory: two panels, forward (π0 → π1) and
 //! backward (π1 → π0), each with true samples of the target (grey), generated samples (blue)
 //! and a few whole trajectories (red). Above two dimensions, points are projected on the
-//! first two principal components of the true target samples.
+//! first two principal components of the true target samples. Leave-one-out models also get
+//! `prediction.png` / `prediction.svg`: the predicted cells of the held-out time against the
+//! cells observed then.
 
 use std::path::Path;
 use std::sync::Once;
@@ -236,7 +238,22 @@ pub fn plot_model(dir: &Path) -> Result<()> {
             trajectories: jb.view(),
         },
     ];
-    samples_figure(dir, "samples", &panels)
+    samples_figure(dir, "samples", &panels)?;
+    // Leave-one-out models: the prediction of the held-out time against the cells observed
+    // then (`prediction.png` / `.svg`).
+    let (predicted, held_out) = (dir.join("predicted.npy"), dir.join("held_out.npy"));
+    if predicted.is_file() && held_out.is_file() {
+        let (p, h) = (read("predicted.npy")?, read("held_out.npy")?);
+        let none = Array2::<f64>::zeros((0, h.ncols()));
+        let panel = Panel {
+            title: "held-out time: predicted (blue) against observed (grey)".into(),
+            truth: h.view(),
+            generated: p.view(),
+            trajectories: none.view(),
+        };
+        samples_figure(dir, "prediction", std::slice::from_ref(&panel))?;
+    }
+    Ok(())
 }
 
 /// One method's curve: its name and `(pass, W2 forward, W2 backward)` points.

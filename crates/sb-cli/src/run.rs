@@ -398,6 +398,7 @@ fn run_one(
                 )?
                 .mapv(f64::from);
             sb_data::write_points(&model_dir.join("predicted.npy"), to_f32(&predicted).view())?;
+            sb_data::write_points(&model_dir.join("held_out.npy"), to_f32(&p.truth).view())?;
             for &metric in metrics {
                 let v = protocol::sample_metric(
                     metric,
