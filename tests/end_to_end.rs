@@ -221,7 +221,9 @@ fn check_validates_without_running() {
 fn help_texts() {
     let mut cmd = sb_cli::Cli::command();
     insta::assert_snapshot!("help", cmd.render_help().to_string());
-    for sub in ["run", "report", "check", "plot", "sample", "metric"] {
+    for sub in [
+        "run", "report", "check", "plot", "sample", "metric", "bench",
+    ] {
         let help = cmd
             .find_subcommand_mut(sub)
             .unwrap()

@@ -89,6 +89,73 @@ enum Command {
     /// Compute one metric between point clouds (.npy, float32 or float64) and print one JSON line.
     #[command(subcommand)]
     Metric(MetricCommand),
+    /// Time the hot paths as ../shared/peer/torch_bench.py times PyTorch; one JSON line each.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Optimizer steps per second: fresh batch, MLP on [x, t], MSE, backward, Adam (lr 1e-4).
+    TrainStep {
+        #[command(flatten)]
+        net: NetArgs,
+        /// Batch size.
+        #[arg(long, default_value_t = 512)]
+        batch: usize,
+        /// Timed steps (after 20 warm-up steps).
+        #[arg(long, default_value_t = 300)]
+        steps: usize,
+        /// Worker threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
+    /// Particle-steps per second of Euler–Maruyama with the MLP as drift (after a warm-up pass).
+    Sample {
+        #[command(flatten)]
+        net: NetArgs,
+        /// Particles.
+        #[arg(long, default_value_t = 10000)]
+        batch: usize,
+        /// Euler steps.
+        #[arg(long, default_value_t = 20)]
+        num_steps: usize,
+        /// Worker threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
+    /// Seconds of exact W1 between N(0, I) and N(0.5·1, I) clouds of n points (network simplex).
+    W1 {
+        /// Points per cloud.
+        #[arg(long, default_value_t = 4000)]
+        n: usize,
+        /// Dimension.
+        #[arg(long, default_value_t = 5)]
+        dim: usize,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct NetArgs {
+    /// Dimension of the points.
+    #[arg(long, default_value_t = 2)]
+    dim: usize,
+    /// Width of each hidden layer.
+    #[arg(long, default_value_t = 256)]
+    hidden: usize,
+    /// Number of hidden layers.
+    #[arg(long, default_value_t = 3)]
+    layers: usize,
+}
+
+impl NetArgs {
+    fn shape(&self) -> crate::bench::NetShape {
+        crate::bench::NetShape {
+            dim: self.dim,
+            hidden: self.hidden,
+            layers: self.layers,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -265,6 +332,40 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
                 out.display(),
                 used.display()
             );
+        }
+        Command::Bench(b) => {
+            let line = match b {
+                BenchCommand::TrainStep {
+                    net,
+                    batch,
+                    steps,
+                    threads,
+                } => {
+                    crate::bench::set_threads(threads);
+                    serde_json::to_string(&crate::bench::train_step(
+                        net.shape(),
+                        batch,
+                        steps,
+                        threads,
+                    )?)
+                }
+                BenchCommand::Sample {
+                    net,
+                    batch,
+                    num_steps,
+                    threads,
+                } => {
+                    crate::bench::set_threads(threads);
+                    serde_json::to_string(&crate::bench::sample(
+                        net.shape(),
+                        batch,
+                        num_steps,
+                        threads,
+                    )?)
+                }
+                BenchCommand::W1 { n, dim } => serde_json::to_string(&crate::bench::w1(n, dim)?),
+            };
+            println!("{}", line.expect("plain data serialises"));
         }
         Command::Metric(m) => {
             let line = match m {

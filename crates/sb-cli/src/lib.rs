@@ -10,6 +10,7 @@
 //! - [`metric`]: `sb metric`, exact W1/W2 and BW2²-UVP between files;
 //! - [`results`]: result rows and the Markdown table.
 
+pub mod bench;
 pub mod checkpoint;
 mod cli;
 mod error;
