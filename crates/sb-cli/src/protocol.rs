@@ -25,7 +25,7 @@ pub enum ProblemData {
         /// π1.
         pi1: Source,
         /// The closed-form Gaussian bridge (both ends Gaussian, a Gaussian metric asked for).
-        truth: Option<GaussianBridge>,
+        truth: Option<Box<GaussianBridge>>,
     },
     /// A time course for leave-one-out.
     Course(TimeCourse),
@@ -55,7 +55,7 @@ impl Part {
     pub fn new(course: &TimeCourse, held_out: f64) -> std::result::Result<Self, String> {
         let times = course.times();
         let truth = course.at(held_out).map_err(|e| e.to_string())?;
-        let before = times.iter().copied().filter(|t| *t < held_out).last();
+        let before = times.iter().copied().rev().find(|t| *t < held_out);
         let after = times.iter().copied().find(|t| *t > held_out);
         let (Some(before), Some(after)) = (before, after) else {
             return Err(format!(
@@ -133,10 +133,10 @@ fn load_one(exp: &Experiment, i: usize, p: &Problem, file: &Path) -> Result<Prob
                 .expect("validated: Gaussian metrics have Gaussian ends")
         };
         let ((m0, s0), (m1, s1)) = (params(d0), params(d1));
-        Some(
+        Some(Box::new(
             GaussianBridge::new(m0, s0, m1, s1, p.sigma * p.sigma)
                 .map_err(|e| bad(format!("problems[{i}]: the closed-form bridge: {e}")))?,
-        )
+        ))
     } else {
         None
     };

@@ -284,7 +284,7 @@ fn run_one(
         ProblemData::Pair { .. } => None,
     };
     let (pi0, pi1, truth) = match (data, &part) {
-        (ProblemData::Pair { pi0, pi1, truth }, _) => (pi0.clone(), pi1.clone(), truth.as_ref()),
+        (ProblemData::Pair { pi0, pi1, truth }, _) => (pi0.clone(), pi1.clone(), truth.as_deref()),
         (ProblemData::Course(_), Some(p)) => (
             sb_data::Source::empirical(p.start.clone()),
             sb_data::Source::empirical(p.end.clone()),

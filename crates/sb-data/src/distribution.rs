@@ -380,13 +380,16 @@ impl Distribution {
     }
 }
 
+/// A Gaussian's mean and covariance.
+pub type GaussianParameters = (Array1<f64>, Array2<f64>);
+
 impl Distribution {
     /// The mean and covariance of a `kind: gaussian` distribution (for closed-form truths),
     /// `None` for every other kind.
     ///
     /// # Errors
     /// Invalid sizes, as [`Distribution::load`].
-    pub fn gaussian_parameters(&self) -> Result<Option<(Array1<f64>, Array2<f64>)>, DataError> {
+    pub fn gaussian_parameters(&self) -> Result<Option<GaussianParameters>, DataError> {
         match self {
             Self::Gaussian { dim, mean, cov } => {
                 Ok(Some((mean.resolve(*dim)?, cov.resolve(*dim)?)))

@@ -29,7 +29,9 @@ mod timecourse;
 mod toys;
 
 pub use course::{differentiation, CourseSpec};
-pub use distribution::{haar_rotation, Component, Distribution, MatrixSpec, Source, VectorSpec};
+pub use distribution::{
+    haar_rotation, Component, Distribution, GaussianParameters, MatrixSpec, Source, VectorSpec,
+};
 pub use error::DataError;
 pub use io::{read_csv, read_labels, read_points, write_points, CsvData};
 pub use rng::SbRng;
