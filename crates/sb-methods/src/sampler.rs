@@ -70,7 +70,10 @@ pub fn simulate(
     let mut states = vec![start.clone()];
     let mut displacements = Vec::new();
     for (k, step) in steps.iter().enumerate() {
-        let disp = (drift.drift(&x, step)? * step.drift_scale)?;
+        // Detached: a drift computed with trainable weights records its operations, and the
+        // whole simulation's graph would stay in memory until the end (gigabytes for 10⁵
+        // particles); sampling never needs gradients.
+        let disp = (drift.drift(&x, step)? * step.drift_scale)?.detach();
         let mut next = (&x + &disp)?;
         if step.noise_std > 0.0 {
             next = (next + (normal(n, d, rng, device)? * step.noise_std)?)?;
