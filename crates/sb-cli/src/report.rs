@@ -23,11 +23,13 @@ pub struct Report {
     pub missing: Vec<String>,
 }
 
-fn read_run(dir: &Path) -> Result<(Experiment, Vec<Row>)> {
+/// Reads a run directory's experiment (`config.yaml`) and finished rows (`results.json`,
+/// none yet if absent); `command` names the subcommand in the error for a non-run directory.
+pub(crate) fn read_run(dir: &Path, command: &str) -> Result<(Experiment, Vec<Row>)> {
     let config = dir.join("config.yaml");
     if !config.is_file() {
         return Err(CliError::Input(format!(
-            "{}: not a run directory (no config.yaml); `sb report` takes directories written by `sb run`",
+            "{}: not a run directory (no config.yaml); `{command}` takes directories written by `sb run`",
             dir.display()
         )));
     }
@@ -57,7 +59,7 @@ pub fn report(dirs: &[PathBuf]) -> Result<Report> {
     let Some(first) = dirs.first() else {
         return Err(CliError::Input("give at least one run directory".into()));
     };
-    let (mut experiment, mut rows) = read_run(first)?;
+    let (mut experiment, mut rows) = read_run(first, "sb report")?;
     let strip = |e: &Experiment| Experiment {
         seeds: Vec::new(),
         ..e.clone()
@@ -77,7 +79,7 @@ pub fn report(dirs: &[PathBuf]) -> Result<Report> {
         })
         .collect();
     for dir in &dirs[1..] {
-        let (exp, more) = read_run(dir)?;
+        let (exp, more) = read_run(dir, "sb report")?;
         if strip(&exp) != strip(&experiment) {
             return Err(CliError::Input(format!(
                 "{} and {} hold different experiments (their config.yaml differ beyond seeds); report them separately",

@@ -96,14 +96,8 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<(PathBuf, Vec<Row>)> {
 /// # Errors
 /// A directory without `config.yaml`, or any error of [`run`].
 pub fn resume(run_dir: &Path, quiet: bool) -> Result<(PathBuf, Vec<Row>)> {
+    let (exp, done) = crate::report::read_run(run_dir, "sb run --resume")?;
     let config = run_dir.join("config.yaml");
-    if !config.is_file() {
-        return Err(CliError::Input(format!(
-            "{}: not a run directory (no config.yaml); `sb run --resume` takes the directory `sb run` wrote",
-            run_dir.display()
-        )));
-    }
-    let exp = Experiment::load(&config)?;
     let data = protocol::load(&exp, &config)?;
     let info_path = run_dir.join("run.yaml");
     let info: RunInfo = if info_path.is_file() {
@@ -114,13 +108,6 @@ pub fn resume(run_dir: &Path, quiet: bool) -> Result<(PathBuf, Vec<Row>)> {
         })?
     } else {
         RunInfo::default()
-    };
-    let results = run_dir.join("results.json");
-    let done: Vec<Row> = if results.is_file() {
-        let text = std::fs::read_to_string(&results).map_err(|e| CliError::io(&results, e))?;
-        serde_json::from_str(&text).map_err(|e| CliError::io(&results, e))?
-    } else {
-        Vec::new()
     };
     let options = RunOptions {
         quiet,
