@@ -270,16 +270,19 @@ fn run_one(
         ProblemData::Course(course) => Some(part_of(course, job.held_out)?),
         ProblemData::Pair { .. } => None,
     };
+    // A pair problem's sources are used as loaded; a held-out split gets its own two.
+    let split;
     let (pi0, pi1, truth) = match (data, &part) {
-        (ProblemData::Pair { pi0, pi1, truth }, _) => (pi0.clone(), pi1.clone(), truth.as_deref()),
-        (ProblemData::Course(_), Some(p)) => (
-            sb_data::Source::empirical(p.start.clone()),
-            sb_data::Source::empirical(p.end.clone()),
-            None,
-        ),
+        (ProblemData::Pair { pi0, pi1, truth }, _) => (pi0, pi1, truth.as_deref()),
+        (ProblemData::Course(_), Some(p)) => {
+            split = (
+                sb_data::Source::empirical(p.start.clone()),
+                sb_data::Source::empirical(p.end.clone()),
+            );
+            (&split.0, &split.1, None)
+        }
         (ProblemData::Course(_), None) => unreachable!("a course job has its part"),
     };
-    let (pi0, pi1) = (&pi0, &pi1);
     let method = job.method.clone();
     let start = Instant::now();
     let solver = entry.method.build(problem.sigma)?;

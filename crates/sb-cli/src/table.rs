@@ -367,13 +367,26 @@ methods:
     #[test]
     fn merged_rows_in_any_order_give_the_same_table() {
         let exp = Experiment::parse(EXP, Path::new("t.yaml")).unwrap();
-        let mut shuffled = rows();
-        shuffled.reverse();
-        // Reversal changes which metric of a (benchmark, method) comes first; a table is
-        // the same when each job writes its metrics in one order, as jobs do.
-        let mut by_job = rows();
-        by_job.sort_by_key(|r| r.seed);
-        assert_eq!(build(&exp, &rows()).unwrap(), build(&exp, &by_job).unwrap());
+        // Shards deliver whole jobs in any order; within a job, metrics keep their order.
+        let mut jobs: Vec<Vec<Row>> = Vec::new();
+        for r in rows() {
+            match jobs.last_mut() {
+                Some(j)
+                    if (&j[0].benchmark, &j[0].method, j[0].seed)
+                        == (&r.benchmark, &r.method, r.seed) =>
+                {
+                    j.push(r)
+                }
+                _ => jobs.push(vec![r]),
+            }
+        }
+        jobs.reverse();
+        let reordered: Vec<Row> = jobs.into_iter().flatten().collect();
+        assert_ne!(reordered, rows());
+        assert_eq!(
+            build(&exp, &rows()).unwrap(),
+            build(&exp, &reordered).unwrap()
+        );
     }
 
     #[test]

@@ -78,9 +78,10 @@ pub struct TrainConfig {
     /// Steps between cache refreshes. Defaults to `N · cache_size / batch_size` (N Euler
     /// steps): one pass over DSB's cache, which holds every step of every trajectory, and
     /// N passes over DSBM's pairs, each of which yields a fresh bridge point and time at every
-    /// use. Either way a refresh's simulation costs about as much as the training it feeds
-    /// (refreshing DSBM's pairs every `cache_size / batch_size` steps made simulation ~7×
-    /// the cost of training).
+    /// use. Either way a refresh simulates about as many network rows as the training it feeds
+    /// evaluates; refreshing DSBM's pairs after every `cache_size / batch_size` steps would
+    /// simulate N network rows per pair against about three (forward and backward) per trained
+    /// row, N/3 ≈ 7 times the training's network work at N = 20.
     #[serde(default)]
     pub cache_refresh: Option<usize>,
     /// Keep training the previous pass's network (true) or start each pass from fresh
