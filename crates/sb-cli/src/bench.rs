@@ -81,8 +81,7 @@ pub fn train_step(
         let t: Vec<f32> = (0..batch).map(|_| rng.uniform() as f32).collect();
         let t = Tensor::from_vec(t, (batch, 1), &dev)?;
         let target = normal(batch, net.dim, rng, &dev)?;
-        let loss = (model.forward(&x, &t)? - target)?.sqr()?.mean_all()?;
-        let grads = loss.backward()?;
+        let (_, grads) = model.mse_gradients(&x, &t, &target)?;
         adam.step(model.vars(), &grads)?;
         Ok(())
     };
@@ -128,7 +127,7 @@ struct NetDrift<'a>(&'a DriftNet);
 impl Drift for NetDrift<'_> {
     fn drift(&self, x: &Tensor, step: &Step) -> sb_methods::Result<Tensor> {
         let t = sb_methods::sampler::time_column(step.t, x.dims2()?.0, x.device())?;
-        self.0.forward(x, &t)
+        self.0.forward_detached(x, &t)
     }
 }
 

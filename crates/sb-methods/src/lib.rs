@@ -38,6 +38,7 @@ mod direction;
 pub mod dsb;
 pub mod dsbm;
 mod error;
+mod mlp;
 pub mod net;
 pub mod optim;
 pub mod sampler;

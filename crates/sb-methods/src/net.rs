@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{backprop::GradStore, DType, Device, Tensor, Var, D};
 use sb_data::SbRng;
 use serde::{Deserialize, Serialize};
 
+use crate::mlp::{with_slices, Mlp, MlpOp, Params};
 use crate::{MethodError, Result};
 
 /// The activation after each hidden layer.
@@ -220,18 +221,139 @@ impl DriftNet {
         self.forward_with(&params, x, t)
     }
 
+    /// Evaluates the network with its own parameters, recording nothing for a backward pass
+    /// (as sampling needs: no activations are kept).
+    ///
+    /// # Errors
+    /// Shape mismatches.
+    pub fn forward_detached(&self, x: &Tensor, t: &Tensor) -> Result<Tensor> {
+        let params: Vec<Tensor> = self.vars.iter().map(|v| v.as_tensor().detach()).collect();
+        let params: Vec<&Tensor> = params.iter().collect();
+        self.forward_with(&params, x, t)
+    }
+
     /// Evaluates the network with other parameter values of the same shapes (an EMA copy).
+    ///
+    /// On the CPU in f32 this is one fused operation (faer products, bias and activation in
+    /// one pass, rows across rayon's threads, a hand-written backward pass); elsewhere it is
+    /// [`DriftNet::forward_reference`]. Both compute the same function and gradients (tested
+    /// to f32 rounding). Activations for a backward pass are kept only when `x`, `t` or a
+    /// parameter records operations.
     ///
     /// # Errors
     /// Shape mismatches.
     pub fn forward_with(&self, params: &[&Tensor], x: &Tensor, t: &Tensor) -> Result<Tensor> {
-        let input = match &self.freqs {
+        let input = self.input(x, t)?;
+        let cpu_f32 = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32;
+        if !(cpu_f32(&input) && params.iter().all(|p| cpu_f32(p))) {
+            return self.layers_reference(params, input);
+        }
+        let flat = params
+            .iter()
+            .map(|p| Ok(p.flatten_all()?))
+            .collect::<Result<Vec<_>>>()?;
+        let flat = Tensor::cat(&flat, 0)?;
+        let keep = input.track_op() || flat.track_op();
+        let op = MlpOp::new(self.mlp(), keep);
+        Ok(input.contiguous()?.apply_op2(&flat, op)?)
+    }
+
+    fn mlp(&self) -> Mlp {
+        let widths = Self::layer_shapes(&self.config, self.dim)
+            .iter()
+            .map(|&(fan_in, _)| fan_in)
+            .chain([self.dim])
+            .collect();
+        Mlp::new(widths, self.config.activation)
+    }
+
+    /// The mean squared error of the network's output against `target` (all `(n, ·)`), and
+    /// its gradient for every variable, as `loss.backward()` would give them.
+    ///
+    /// On the CPU in f32 this is one fused forward and backward pass that builds no graph
+    /// (the training step's hot path); elsewhere it is
+    /// [`DriftNet::mse_gradients_reference`]. Both agree to f32 rounding (tested).
+    ///
+    /// # Errors
+    /// Shape mismatches.
+    pub fn mse_gradients(
+        &self,
+        x: &Tensor,
+        t: &Tensor,
+        target: &Tensor,
+    ) -> Result<(f64, GradStore)> {
+        let input = self.input(x, t)?.contiguous()?;
+        let target = target.contiguous()?;
+        let vars: Vec<&Tensor> = self.vars.iter().map(|v| v.as_tensor()).collect();
+        let cpu_f32 = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32;
+        if !(cpu_f32(&input) && cpu_f32(&target) && vars.iter().all(|v| cpu_f32(v))) {
+            return self.mse_gradients_reference(x, t, &target);
+        }
+        let (rows, _) = input.dims2()?;
+        if target.dims2()? != (rows, self.dim) {
+            return Err(MethodError::Config(format!(
+                "the target has shape {:?}, the network gives ({rows}, {})",
+                target.dims(),
+                self.dim
+            )));
+        }
+        let (loss, grads) = with_slices(&[&input, &target], "input", |io| {
+            with_slices(&vars, "parameters", |params| {
+                Ok(self.mlp().mse_gradients(io[0], &Params(params), io[1]))
+            })
+        })?;
+        let mut store = GradStore::default();
+        for (var, grad) in self.vars.iter().zip(grads) {
+            store.insert(
+                var.as_tensor(),
+                Tensor::from_vec(grad, var.shape(), var.device())?,
+            );
+        }
+        Ok((loss, store))
+    }
+
+    /// [`DriftNet::mse_gradients`] through candle's autograd over
+    /// [`DriftNet::forward_reference`].
+    ///
+    /// # Errors
+    /// Shape mismatches.
+    pub fn mse_gradients_reference(
+        &self,
+        x: &Tensor,
+        t: &Tensor,
+        target: &Tensor,
+    ) -> Result<(f64, GradStore)> {
+        let params: Vec<&Tensor> = self.vars.iter().map(|v| v.as_tensor()).collect();
+        let loss = (self.forward_reference(&params, x, t)? - target)?
+            .sqr()?
+            .mean_all()?;
+        let value = f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?);
+        Ok((value, loss.backward()?))
+    }
+
+    /// The network built from candle's own tensor operations, one per product, bias and
+    /// activation: the reference the fused CPU path of [`DriftNet::forward_with`] is tested
+    /// against, and the path on other devices.
+    ///
+    /// # Errors
+    /// Shape mismatches.
+    pub fn forward_reference(&self, params: &[&Tensor], x: &Tensor, t: &Tensor) -> Result<Tensor> {
+        let input = self.input(x, t)?;
+        self.layers_reference(params, input)
+    }
+
+    /// The first layer's input: `[x, sin(ω t), cos(ω t)]` or `[x, t]`.
+    fn input(&self, x: &Tensor, t: &Tensor) -> Result<Tensor> {
+        Ok(match &self.freqs {
             Some(freqs) => {
                 let arg = t.broadcast_mul(freqs)?;
                 Tensor::cat(&[x, &arg.sin()?, &arg.cos()?], D::Minus1)?
             }
             None => Tensor::cat(&[x, t], D::Minus1)?,
-        };
+        })
+    }
+
+    fn layers_reference(&self, params: &[&Tensor], input: Tensor) -> Result<Tensor> {
         let layers = params.len() / 2;
         let mut h = input;
         for (i, pair) in params.chunks(2).enumerate() {
@@ -385,5 +507,204 @@ mod tests {
         let yb = b.forward(&x, &t).unwrap().to_vec2::<f32>().unwrap();
         assert_eq!(ya, yb);
         std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// Values and gradients (of the parameters and of `x`) of the network on `rows` points,
+    /// by the fused path or the reference.
+    fn evaluate(
+        net: &DriftNet,
+        rows: usize,
+        fused: bool,
+        seed: u64,
+    ) -> (Vec<f32>, Vec<Vec<f32>>, Vec<f32>) {
+        let dev = Device::Cpu;
+        let mut rng = SbRng::new(seed);
+        let x = Var::from_tensor(&crate::tensor::normal(rows, net.dim(), &mut rng, &dev).unwrap())
+            .unwrap();
+        let t: Vec<f32> = (0..rows).map(|_| rng.uniform() as f32).collect();
+        let t = Tensor::from_vec(t, (rows, 1), &dev).unwrap();
+        let weights = crate::tensor::normal(rows, net.dim(), &mut rng, &dev).unwrap();
+        let params: Vec<&Tensor> = net.vars().iter().map(|v| v.as_tensor()).collect();
+        let out = if fused {
+            net.forward_with(&params, x.as_tensor(), &t)
+        } else {
+            net.forward_reference(&params, x.as_tensor(), &t)
+        }
+        .unwrap();
+        let grads = (&out * &weights)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let param_grads = net
+            .vars()
+            .iter()
+            .map(|v| {
+                flat(
+                    grads
+                        .get(v.as_tensor())
+                        .expect("every parameter has a gradient"),
+                )
+            })
+            .collect();
+        (
+            flat(&out),
+            param_grads,
+            flat(grads.get(x.as_tensor()).unwrap()),
+        )
+    }
+
+    fn assert_close(what: &str, fused: &[f32], reference: &[f32]) {
+        assert_eq!(fused.len(), reference.len(), "{what}");
+        let scale = reference.iter().fold(1f32, |m, v| m.max(v.abs()));
+        for (i, (a, b)) in fused.iter().zip(reference).enumerate() {
+            assert!(
+                (a - b).abs() <= 2e-5 * scale,
+                "{what}[{i}]: fused {a}, reference {b} (scale {scale})"
+            );
+        }
+    }
+
+    fn check_agreement(config: &NetConfig, dim: usize, rows: usize, seed: u64) {
+        let net = DriftNet::new(config, dim, &Device::Cpu, &mut SbRng::new(seed)).unwrap();
+        let (out_f, grads_f, gx_f) = evaluate(&net, rows, true, seed);
+        let (out_r, grads_r, gx_r) = evaluate(&net, rows, false, seed);
+        assert_close("output", &out_f, &out_r);
+        for (i, (f, r)) in grads_f.iter().zip(&grads_r).enumerate() {
+            assert_close(&format!("gradient of parameter {i}"), f, r);
+        }
+        assert_close("gradient of x", &gx_f, &gx_r);
+    }
+
+    /// The fused CPU path and candle's own operations agree, values and gradients, for every
+    /// activation and time input, at row counts that fill several blocks unevenly.
+    #[test]
+    fn fused_path_agrees_with_the_reference() {
+        for activation in [
+            Activation::Silu,
+            Activation::Relu,
+            Activation::Tanh,
+            Activation::Gelu,
+        ] {
+            for time in [TimeInput::Sinusoidal, TimeInput::Concat] {
+                let config = NetConfig {
+                    hidden: vec![64, 48, 64],
+                    activation,
+                    time,
+                    time_dim: 16,
+                };
+                for rows in [1, 37, 700] {
+                    check_agreement(&config, 3, rows, rows as u64);
+                }
+            }
+        }
+    }
+
+    /// Sampling asks for no gradient: the fused path keeps no activations then, and gives
+    /// the same values.
+    #[test]
+    fn detached_evaluation_gives_the_same_values() {
+        let net =
+            DriftNet::new(&NetConfig::default(), 2, &Device::Cpu, &mut SbRng::new(4)).unwrap();
+        let x = crate::tensor::normal(600, 2, &mut SbRng::new(5), &Device::Cpu).unwrap();
+        let t = Tensor::full(0.25f32, (600, 1), &Device::Cpu).unwrap();
+        let a = net.forward(&x, &t).unwrap();
+        let b = net.forward_detached(&x, &t).unwrap();
+        assert!(a.track_op() && !b.track_op());
+        assert_eq!(
+            a.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            b.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        );
+    }
+
+    /// The number of threads changes how rows are split, never the numbers: every output
+    /// and gradient entry is summed in the same order.
+    #[test]
+    fn fused_results_do_not_depend_on_the_thread_count() {
+        let config = NetConfig {
+            hidden: vec![96, 96],
+            ..NetConfig::default()
+        };
+        let net = DriftNet::new(&config, 4, &Device::Cpu, &mut SbRng::new(9)).unwrap();
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| evaluate(&net, 531, true, 3))
+        };
+        let one = run(1);
+        assert_eq!(one, run(2));
+        assert_eq!(one, run(3));
+    }
+
+    /// The training step's fused loss-and-gradient pass agrees with candle's autograd.
+    #[test]
+    fn fused_mse_gradients_agree_with_autograd() {
+        for (config, rows) in [
+            (NetConfig::default(), 300),
+            (
+                NetConfig {
+                    hidden: vec![],
+                    ..NetConfig::default()
+                },
+                7,
+            ),
+            (
+                NetConfig {
+                    activation: Activation::Tanh,
+                    ..NetConfig::dsbm_gaussian()
+                },
+                129,
+            ),
+        ] {
+            let net = DriftNet::new(&config, 3, &Device::Cpu, &mut SbRng::new(2)).unwrap();
+            let mut rng = SbRng::new(8);
+            let x = crate::tensor::normal(rows, 3, &mut rng, &Device::Cpu).unwrap();
+            let t: Vec<f32> = (0..rows).map(|_| rng.uniform() as f32).collect();
+            let t = Tensor::from_vec(t, (rows, 1), &Device::Cpu).unwrap();
+            let target = crate::tensor::normal(rows, 3, &mut rng, &Device::Cpu).unwrap();
+            let (loss_f, grads_f) = net.mse_gradients(&x, &t, &target).unwrap();
+            let (loss_r, grads_r) = net.mse_gradients_reference(&x, &t, &target).unwrap();
+            assert!(
+                (loss_f - loss_r).abs() <= 1e-5 * loss_r,
+                "{loss_f} vs {loss_r}"
+            );
+            let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            for (i, v) in net.vars().iter().enumerate() {
+                let f = flat(grads_f.get(v.as_tensor()).unwrap());
+                let r = flat(grads_r.get(v.as_tensor()).unwrap());
+                assert_close(&format!("gradient of parameter {i}"), &f, &r);
+            }
+        }
+        let net =
+            DriftNet::new(&NetConfig::default(), 2, &Device::Cpu, &mut SbRng::new(2)).unwrap();
+        let x = Tensor::zeros((4, 2), DType::F32, &Device::Cpu).unwrap();
+        let t = Tensor::zeros((4, 1), DType::F32, &Device::Cpu).unwrap();
+        let wrong = Tensor::zeros((4, 3), DType::F32, &Device::Cpu).unwrap();
+        assert!(net.mse_gradients(&x, &t, &wrong).is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Agreement on random architectures: no hidden layer up to three, widths from 1.
+        #[test]
+        fn fused_path_agrees_on_random_shapes(
+            hidden in proptest::collection::vec(1usize..40, 0..4),
+            dim in 1usize..6,
+            rows in 1usize..300,
+            concat in proptest::bool::ANY,
+            seed in 0u64..1000,
+        ) {
+            let config = NetConfig {
+                hidden,
+                time: if concat { TimeInput::Concat } else { TimeInput::Sinusoidal },
+                time_dim: 4,
+                ..NetConfig::default()
+            };
+            check_agreement(&config, dim, rows, seed);
+        }
     }
 }

@@ -72,7 +72,7 @@ impl Drift for Model {
                 let params: Vec<&Tensor> = e.params().iter().collect();
                 self.net.forward_with(&params, x, &t)
             }
-            None => self.net.forward(x, &t),
+            None => self.net.forward_detached(x, &t),
         }
     }
 }
@@ -422,13 +422,10 @@ impl Trainer {
             let x = to_tensor(&batch.x, &self.device)?;
             let t = to_tensor(&batch.t, &self.device)?;
             let target = to_tensor(&batch.target, &self.device)?;
-            let pred = model.net.forward(&x, &t)?;
-            let loss = (pred - target)?.sqr()?.mean_all()?;
-            let loss_value = f64::from(loss.to_scalar::<f32>()?);
+            let (loss_value, mut grads) = model.net.mse_gradients(&x, &t, &target)?;
             if !loss_value.is_finite() {
                 return Err(diverged(step, format!("the loss is {loss_value}")));
             }
-            let mut grads = loss.backward()?;
             if let Some(max) = cfg.grad_clip {
                 clip_grad_norm(&vars, &mut grads, max)?;
             }
