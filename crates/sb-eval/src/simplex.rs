@@ -90,7 +90,9 @@ pub fn emd(
             (s, 1.0)
         }
     };
-    let mut net = Network::new(cost, supply);
+    let cost = cost.as_standard_layout();
+    let cost = cost.as_slice().expect("standard layout is contiguous");
+    let mut net = Network::new(cost, (n, m), supply);
     let converged = net.run(options.max_pivots);
     Ok(net.into_transport(total, converged))
 }
@@ -117,7 +119,8 @@ fn check_weights(name: &'static str, w: &[f64], len: usize) -> Result<(), EvalEr
 }
 
 struct Network<'a> {
-    cost: ArrayView2<'a, f64>,
+    /// The cost matrix, row-major: arc `e` costs `cost[e]`.
+    cost: &'a [f64],
     n: usize,
     m: usize,
     /// The artificial root's index, `n + m`.
@@ -144,6 +147,77 @@ struct Network<'a> {
     dirty: Vec<usize>,
 }
 
+/// One row segment of the pricing scan: the first arc of least reduced cost
+/// `costs[k] + pi_source − sinks[k]` below `best`, if any.
+///
+/// Each of [`LANES`] lanes keeps its own running minimum (the first of equal values), so the
+/// loop has no dependency from one arc to the next and vectorises; the lanes' minima are
+/// then merged by value and, for equal values, by position, which is exactly what a
+/// sequential scan with a strict `<` returns.
+struct Segment<'a> {
+    costs: &'a [f64],
+    sinks: &'a [f64],
+    pi_source: f64,
+    best: f64,
+}
+
+/// Lanes of [`Segment`]'s scan.
+const LANES: usize = 8;
+
+impl pulp::WithSimd for Segment<'_> {
+    type Output = Option<(f64, usize)>;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
+        let pi = self.pi_source;
+        let mut lane_best = [self.best; LANES];
+        let mut lane_arc = [usize::MAX; LANES];
+        let costs = self.costs.chunks_exact(LANES);
+        let sinks = self.sinks.chunks_exact(LANES);
+        let (rest_costs, rest_sinks) = (costs.remainder(), sinks.remainder());
+        for (chunk, (c, p)) in costs.zip(sinks).enumerate() {
+            for l in 0..LANES {
+                let r = c[l] + pi - p[l];
+                let better = r < lane_best[l];
+                lane_best[l] = if better { r } else { lane_best[l] };
+                lane_arc[l] = if better {
+                    chunk * LANES + l
+                } else {
+                    lane_arc[l]
+                };
+            }
+        }
+        let mut found: Option<(f64, usize)> = None;
+        for (&value, &arc) in lane_best.iter().zip(&lane_arc) {
+            if arc == usize::MAX {
+                continue;
+            }
+            let wins = match found {
+                None => true,
+                Some((v, a)) => match value.partial_cmp(&v) {
+                    Some(std::cmp::Ordering::Less) => true,
+                    Some(std::cmp::Ordering::Equal) => arc < a,
+                    _ => false,
+                },
+            };
+            if wins {
+                found = Some((value, arc));
+            }
+        }
+        // The tail comes after every chunk in scan order: a strict `<` keeps earlier ties.
+        let start = self.costs.len() - rest_costs.len();
+        let mut best = found.map_or(self.best, |(v, _)| v);
+        for (k, (&c, &p)) in rest_costs.iter().zip(rest_sinks).enumerate() {
+            let r = c + pi - p;
+            if r < best {
+                best = r;
+                found = Some((r, start + k));
+            }
+        }
+        found
+    }
+}
+
 /// The pivot in progress.
 struct Pivot {
     arc: usize,
@@ -155,8 +229,7 @@ struct Pivot {
 }
 
 impl<'a> Network<'a> {
-    fn new(cost: ArrayView2<'a, f64>, supply: Vec<f64>) -> Self {
-        let (n, m) = cost.dim();
+    fn new(cost: &'a [f64], (n, m): (usize, usize), supply: Vec<f64>) -> Self {
         let nodes = n + m;
         let root = nodes;
         let max_cost = cost.iter().fold(0.0f64, |acc, v| acc.max(v.abs()));
@@ -233,7 +306,7 @@ impl<'a> Network<'a> {
     fn arc_cost(&self, arc: usize) -> f64 {
         let real = self.n * self.m;
         if arc < real {
-            self.cost[[arc / self.m, arc % self.m]]
+            self.cost[arc]
         } else if self.supply[arc - real] >= 0.0 {
             0.0
         } else {
@@ -243,31 +316,45 @@ impl<'a> Network<'a> {
 
     /// Block search over the real arcs: the most negative reduced cost
     /// `C_ij + π_i − π_{n+j}` of the first block holding a negative one.
+    ///
+    /// The scan walks row segments of the cost matrix (a block can span rows), so the inner
+    /// loop reads the costs and sink potentials in order with no division per arc.
     fn find_entering(&mut self) -> Option<usize> {
-        let arcs = self.n * self.m;
+        let (n, m) = (self.n, self.m);
+        let arcs = n * m;
         // Reduced costs of tree arcs are zero up to rounding; ignore values above this.
         let tol = -1e-12 * self.art_cost.max(1.0);
+        let (sources, sinks) = self.pi.split_at(n);
+        let sinks = &sinks[..m];
         let mut best = tol;
         let mut best_arc = None;
-        let mut count = self.block;
+        let mut left_in_block = self.block;
         let mut e = self.next_arc;
-        for _ in 0..arcs {
-            let (i, j) = (e / self.m, e % self.m);
-            let c = self.cost[[i, j]] + self.pi[i] - self.pi[self.n + j];
-            if c < best {
-                best = c;
-                best_arc = Some(e);
+        let mut scanned = 0;
+        while scanned < arcs {
+            let (i, j0) = (e / m, e % m);
+            let len = (m - j0).min(left_in_block).min(arcs - scanned);
+            let segment = Segment {
+                costs: &self.cost[e..e + len],
+                sinks: &sinks[j0..j0 + len],
+                pi_source: sources[i],
+                best,
+            };
+            if let Some((value, k)) = pulp::Arch::new().dispatch(segment) {
+                best = value;
+                best_arc = Some(e + k);
             }
-            e += 1;
+            scanned += len;
+            left_in_block -= len;
+            e += len;
             if e == arcs {
                 e = 0;
             }
-            count -= 1;
-            if count == 0 {
+            if left_in_block == 0 {
                 if best_arc.is_some() {
                     break;
                 }
-                count = self.block;
+                left_in_block = self.block;
             }
         }
         self.next_arc = e;
@@ -509,7 +596,7 @@ impl<'a> Network<'a> {
             if arc < real && self.flow[u] > 0.0 {
                 let (i, j) = (arc / self.m, arc % self.m);
                 let f = self.flow[u] / total;
-                cost += f * self.cost[[i, j]];
+                cost += f * self.cost[arc];
                 plan.push((i, j, f));
             }
         }

@@ -1,6 +1,7 @@
 //! Exact W1 and W2 between empirical clouds, on top of the network simplex.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::parallel::prelude::*;
+use ndarray::{Array2, ArrayView2, Axis};
 
 use crate::error::check_pair;
 use crate::simplex::{emd, EmdOptions, Transport};
@@ -25,18 +26,23 @@ pub fn cost_matrix(
     ground: Ground,
 ) -> Result<Array2<f64>, EvalError> {
     check_pair(a, b)?;
-    Ok(Array2::from_shape_fn((a.nrows(), b.nrows()), |(i, j)| {
-        let d2: f64 = a
-            .row(i)
-            .iter()
-            .zip(b.row(j))
-            .map(|(x, y)| (x - y) * (x - y))
-            .sum();
-        match ground {
-            Ground::Euclidean => d2.sqrt(),
-            Ground::SquaredEuclidean => d2,
-        }
-    }))
+    let (n, m) = (a.nrows(), b.nrows());
+    let mut c = Array2::<f64>::zeros((n, m));
+    // Rows in parallel: every entry is computed alone, so the numbers never depend on the
+    // number of threads.
+    c.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .zip(a.axis_iter(Axis(0)).into_par_iter())
+        .for_each(|(mut row, x)| {
+            for (c, y) in row.iter_mut().zip(b.outer_iter()) {
+                let d2: f64 = x.iter().zip(&y).map(|(x, y)| (x - y) * (x - y)).sum();
+                *c = match ground {
+                    Ground::Euclidean => d2.sqrt(),
+                    Ground::SquaredEuclidean => d2,
+                };
+            }
+        });
+    Ok(c)
 }
 
 /// A Wasserstein distance with the transport that gives it.
