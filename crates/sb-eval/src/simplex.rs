@@ -641,4 +641,38 @@ mod tests {
             );
         }
     }
+
+    proptest::proptest! {
+        /// The lane-wise pricing scan returns what a plain sequential scan with a strict `<`
+        /// returns: the least value below the bound, the first of equal ones. Small integer
+        /// costs make ties common.
+        #[test]
+        fn segment_scan_matches_a_sequential_scan(
+            costs in proptest::collection::vec(0i32..6, 0..60),
+            pi in -3i32..3,
+            bound in -4i32..4,
+            seed in 0u64..100,
+        ) {
+            let mut rng = sb_data::SbRng::new(seed);
+            let sinks: Vec<f64> = costs.iter().map(|_| (rng.uniform() * 4.0).floor()).collect();
+            let costs: Vec<f64> = costs.iter().map(|&c| f64::from(c)).collect();
+            let (pi, bound) = (f64::from(pi), f64::from(bound));
+            let mut want = None;
+            let mut best = bound;
+            for (k, (c, p)) in costs.iter().zip(&sinks).enumerate() {
+                let r = c + pi - p;
+                if r < best {
+                    best = r;
+                    want = Some((r, k));
+                }
+            }
+            let got = pulp::Arch::new().dispatch(Segment {
+                costs: &costs,
+                sinks: &sinks,
+                pi_source: pi,
+                best: bound,
+            });
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
 }
