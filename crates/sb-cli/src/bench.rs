@@ -215,6 +215,62 @@ pub fn w1(n: usize, dim: usize) -> Result<W1Line> {
     })
 }
 
+/// One JSON line of `sb bench matmul`.
+#[derive(Debug, Serialize)]
+pub struct MatmulLine {
+    /// `matmul`.
+    pub kind: &'static str,
+    /// `sb`.
+    pub r#impl: &'static str,
+    /// Billions of floating-point operations (2n³ per product) per second.
+    pub gflops: f64,
+    /// Matrix size.
+    pub n: usize,
+    /// Worker threads.
+    pub threads: usize,
+}
+
+/// Times `repeats` products of two n × n f32 matrices after one warm-up product, the rows of
+/// the result split evenly across rayon's threads, each block one sequential faer product
+/// (as the network's fused kernels do).
+pub fn matmul(n: usize, repeats: usize, threads: usize) -> MatmulLine {
+    use faer::{linalg::matmul::matmul as product, Accum, MatMut, MatRef, Par};
+    use rayon::prelude::*;
+    let mut rng = SbRng::new(0);
+    let a = rng.normal_f32(n * n);
+    let b = rng.normal_f32(n * n);
+    let mut c = vec![0f32; n * n];
+    let rows = n.div_ceil(threads.max(1)).max(1);
+    let mut run = || {
+        c.par_chunks_mut(rows * n)
+            .zip(a.par_chunks(rows * n))
+            .for_each(|(c, a)| {
+                let r = c.len() / n;
+                product(
+                    MatMut::from_row_major_slice_mut(c, r, n),
+                    Accum::Replace,
+                    MatRef::from_row_major_slice(a, r, n),
+                    MatRef::from_row_major_slice(&b, n, n),
+                    1.0f32,
+                    Par::Seq,
+                );
+            });
+    };
+    run();
+    let start = Instant::now();
+    for _ in 0..repeats {
+        run();
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    MatmulLine {
+        kind: "matmul",
+        r#impl: "sb",
+        gflops: 2.0 * (n as f64).powi(3) * repeats as f64 / seconds / 1e9,
+        n,
+        threads,
+    }
+}
+
 /// Sets the number of worker threads of candle's CPU kernels (and rayon's global pool);
 /// call before any tensor work.
 pub fn set_threads(threads: usize) {
@@ -240,6 +296,8 @@ mod tests {
         assert!(t.steps_per_sec > 0.0);
         let s = sample(net, 32, 4, 1).unwrap();
         assert!(s.particle_steps_per_sec > 0.0);
+        let m = matmul(64, 2, 1);
+        assert!(m.gflops > 0.0);
         let w = w1(50, 2).unwrap();
         assert!(w.converged && w.value > 0.0);
         let line = serde_json::to_string(&t).unwrap();

@@ -124,6 +124,19 @@ enum BenchCommand {
         #[arg(long, default_value_t = 2)]
         threads: usize,
     },
+    /// GFLOP/s of an n × n by n × n f32 matrix product (faer, rows split across threads): the
+    /// matrix peak the network's kernels can reach.
+    Matmul {
+        /// Matrix size.
+        #[arg(long, default_value_t = 2048)]
+        n: usize,
+        /// Timed products (after one warm-up product).
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        /// Worker threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
     /// Seconds of exact W1 between N(0, I) and N(0.5·1, I) clouds of n points (network simplex).
     W1 {
         /// Points per cloud.
@@ -362,6 +375,14 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
                         num_steps,
                         threads,
                     )?)
+                }
+                BenchCommand::Matmul {
+                    n,
+                    repeats,
+                    threads,
+                } => {
+                    crate::bench::set_threads(threads);
+                    serde_json::to_string(&crate::bench::matmul(n, repeats, threads))
                 }
                 BenchCommand::W1 { n, dim } => serde_json::to_string(&crate::bench::w1(n, dim)?),
             };
