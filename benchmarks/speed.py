@@ -21,6 +21,9 @@ The table replaces the text between the `speed.py` markers in the output file.
 """
 import argparse, datetime, json, os, platform, statistics, subprocess, sys, tempfile, time
 
+import numpy as np
+import ot
+
 p = argparse.ArgumentParser()
 p.add_argument("--repeats", type=int, default=3)
 p.add_argument("--threads", type=int, default=2)
@@ -71,9 +74,6 @@ for kind, work, target in WORK:
                  f"{a / b:.2f}× faster" if a >= b else f"{b / a:.2f}× slower", f"≥ {target}× faster",
                  f"{a * f / 1e9:.0f} ({100 * a * f / 1e9 / peak:.0f}%)",
                  f"{b * f / 1e9:.0f} ({100 * b * f / 1e9 / peak:.0f}%)", a / b >= target))
-
-import numpy as np
-import ot
 
 rng = np.random.default_rng(0)
 n = 4000

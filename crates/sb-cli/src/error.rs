@@ -43,5 +43,21 @@ impl CliError {
     }
 }
 
+/// Reads and parses `path` if it is a file (`None` if it is not there): an unreadable or
+/// unparsable file is an error naming it.
+pub(crate) fn read_if_present<T, E: std::fmt::Display>(
+    path: &std::path::Path,
+    parse: impl FnOnce(&str) -> std::result::Result<T, E>,
+) -> Result<Option<T>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::io(path, e))?;
+    parse(&text).map(Some).map_err(|e| CliError::Config {
+        file: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
 /// Shorthand for results of this crate.
 pub type Result<T> = std::result::Result<T, CliError>;

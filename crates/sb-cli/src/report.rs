@@ -35,15 +35,8 @@ pub(crate) fn read_run(dir: &Path, command: &str) -> Result<(Experiment, Vec<Row
     }
     let exp = Experiment::load(&config)?;
     let results = dir.join("results.json");
-    let rows: Vec<Row> = if results.is_file() {
-        let text = std::fs::read_to_string(&results).map_err(|e| CliError::io(&results, e))?;
-        serde_json::from_str(&text).map_err(|e| CliError::Config {
-            file: results.clone(),
-            message: e.to_string(),
-        })?
-    } else {
-        Vec::new()
-    };
+    let rows: Vec<Row> =
+        crate::error::read_if_present(&results, |t| serde_json::from_str(t))?.unwrap_or_default();
     Ok((exp, rows))
 }
 

@@ -100,15 +100,8 @@ pub fn resume(run_dir: &Path, quiet: bool) -> Result<(PathBuf, Vec<Row>)> {
     let config = run_dir.join("config.yaml");
     let data = protocol::load(&exp, &config)?;
     let info_path = run_dir.join("run.yaml");
-    let info: RunInfo = if info_path.is_file() {
-        let text = std::fs::read_to_string(&info_path).map_err(|e| CliError::io(&info_path, e))?;
-        serde_yaml::from_str(&text).map_err(|e| CliError::Config {
-            file: info_path.clone(),
-            message: e.to_string(),
-        })?
-    } else {
-        RunInfo::default()
-    };
+    let info: RunInfo =
+        crate::error::read_if_present(&info_path, |t| serde_yaml::from_str(t))?.unwrap_or_default();
     let options = RunOptions {
         quiet,
         shard: info.shard,

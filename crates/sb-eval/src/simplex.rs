@@ -171,7 +171,7 @@ impl pulp::WithSimd for Segment<'_> {
     fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
         let pi = self.pi_source;
         let mut lane_best = [self.best; LANES];
-        let mut lane_arc = [usize::MAX; LANES];
+        let mut lane_arc = [NONE; LANES];
         let costs = self.costs.chunks_exact(LANES);
         let sinks = self.sinks.chunks_exact(LANES);
         let (rest_costs, rest_sinks) = (costs.remainder(), sinks.remainder());
@@ -189,7 +189,7 @@ impl pulp::WithSimd for Segment<'_> {
         }
         let mut found: Option<(f64, usize)> = None;
         for (&value, &arc) in lane_best.iter().zip(&lane_arc) {
-            if arc == usize::MAX {
+            if arc == NONE {
                 continue;
             }
             let wins = match found {

@@ -7,7 +7,8 @@ use candle_core::{backprop::GradStore, DType, Device, Tensor, Var, D};
 use sb_data::SbRng;
 use serde::{Deserialize, Serialize};
 
-use crate::mlp::{with_slices, Mlp, MlpOp, Params};
+use crate::mlp::{Mlp, MlpOp, Params};
+use crate::tensor::{is_cpu_f32, with_host_values};
 use crate::{MethodError, Result};
 
 /// The activation after each hidden layer.
@@ -244,8 +245,7 @@ impl DriftNet {
     /// Shape mismatches.
     pub fn forward_with(&self, params: &[&Tensor], x: &Tensor, t: &Tensor) -> Result<Tensor> {
         let input = self.input(x, t)?;
-        let cpu_f32 = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32;
-        if !(cpu_f32(&input) && params.iter().all(|p| cpu_f32(p))) {
+        if !(is_cpu_f32(&input) && params.iter().all(|p| is_cpu_f32(p))) {
             return self.layers_reference(params, input);
         }
         let flat = params
@@ -285,8 +285,7 @@ impl DriftNet {
         let input = self.input(x, t)?.contiguous()?;
         let target = target.contiguous()?;
         let vars: Vec<&Tensor> = self.vars.iter().map(|v| v.as_tensor()).collect();
-        let cpu_f32 = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32;
-        if !(cpu_f32(&input) && cpu_f32(&target) && vars.iter().all(|v| cpu_f32(v))) {
+        if !(is_cpu_f32(&input) && is_cpu_f32(&target) && vars.iter().all(|v| is_cpu_f32(v))) {
             return self.mse_gradients_reference(x, t, &target);
         }
         let (rows, _) = input.dims2()?;
@@ -297,8 +296,8 @@ impl DriftNet {
                 self.dim
             )));
         }
-        let (loss, grads) = with_slices(&[&input, &target], "input", |io| {
-            with_slices(&vars, "parameters", |params| {
+        let (loss, grads) = with_host_values(&[&input, &target], "input and target", |io| {
+            with_host_values(&vars, "network parameters", |params| {
                 Ok(self.mlp().mse_gradients(io[0], &Params(params), io[1]))
             })
         })?;
@@ -511,19 +510,25 @@ mod tests {
 
     /// Values and gradients (of the parameters and of `x`) of the network on `rows` points,
     /// by the fused path or the reference.
+    /// Points `x ~ N(0, I)`, times `t ~ U(0, 1)` and a third `(rows, dim)` normal tensor.
+    fn random_batch(rows: usize, dim: usize, seed: u64) -> (Tensor, Tensor, Tensor) {
+        let dev = Device::Cpu;
+        let mut rng = SbRng::new(seed);
+        let x = crate::tensor::normal(rows, dim, &mut rng, &dev).unwrap();
+        let t: Vec<f32> = (0..rows).map(|_| rng.uniform() as f32).collect();
+        let t = Tensor::from_vec(t, (rows, 1), &dev).unwrap();
+        let third = crate::tensor::normal(rows, dim, &mut rng, &dev).unwrap();
+        (x, t, third)
+    }
+
     fn evaluate(
         net: &DriftNet,
         rows: usize,
         fused: bool,
         seed: u64,
     ) -> (Vec<f32>, Vec<Vec<f32>>, Vec<f32>) {
-        let dev = Device::Cpu;
-        let mut rng = SbRng::new(seed);
-        let x = Var::from_tensor(&crate::tensor::normal(rows, net.dim(), &mut rng, &dev).unwrap())
-            .unwrap();
-        let t: Vec<f32> = (0..rows).map(|_| rng.uniform() as f32).collect();
-        let t = Tensor::from_vec(t, (rows, 1), &dev).unwrap();
-        let weights = crate::tensor::normal(rows, net.dim(), &mut rng, &dev).unwrap();
+        let (x, t, weights) = random_batch(rows, net.dim(), seed);
+        let x = Var::from_tensor(&x).unwrap();
         let params: Vec<&Tensor> = net.vars().iter().map(|v| v.as_tensor()).collect();
         let out = if fused {
             net.forward_with(&params, x.as_tensor(), &t)
@@ -661,11 +666,7 @@ mod tests {
             ),
         ] {
             let net = DriftNet::new(&config, 3, &Device::Cpu, &mut SbRng::new(2)).unwrap();
-            let mut rng = SbRng::new(8);
-            let x = crate::tensor::normal(rows, 3, &mut rng, &Device::Cpu).unwrap();
-            let t: Vec<f32> = (0..rows).map(|_| rng.uniform() as f32).collect();
-            let t = Tensor::from_vec(t, (rows, 1), &Device::Cpu).unwrap();
-            let target = crate::tensor::normal(rows, 3, &mut rng, &Device::Cpu).unwrap();
+            let (x, t, target) = random_batch(rows, 3, 8);
             let (loss_f, grads_f) = net.mse_gradients(&x, &t, &target).unwrap();
             let (loss_r, grads_r) = net.mse_gradients_reference(&x, &t, &target).unwrap();
             assert!(

@@ -6,10 +6,10 @@
 //! two paths agree.
 
 use candle_core::{
-    backprop::GradStore, CpuStorage, CustomOp2, DType, InplaceOp2, InplaceOp3, Layout, Shape,
-    Tensor, Var,
+    backprop::GradStore, CpuStorage, CustomOp2, InplaceOp2, InplaceOp3, Layout, Shape, Tensor, Var,
 };
 
+use crate::tensor::{host_values, host_values_mut, is_cpu_f32};
 use crate::Result;
 
 /// Adam (Kingma & Ba), no weight decay, with its moments kept in plain tensors.
@@ -76,7 +76,7 @@ impl Adam {
             // would stay in memory until the optimizer is dropped.
             let g = &g.detach();
             let (m, v) = (&self.first[i], &self.second[i]);
-            if fused && [var.as_tensor(), g, m, v].iter().all(|t| cpu_f32(t)) {
+            if fused && [var.as_tensor(), g, m, v].iter().all(|t| fusable(t)) {
                 m.inplace_op2(
                     g,
                     &Moment {
@@ -114,31 +114,9 @@ impl Adam {
     }
 }
 
-fn cpu_f32(t: &Tensor) -> bool {
-    t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous()
-}
-
-/// The f32 values of a contiguous CPU tensor's storage.
-fn values<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&storage.as_slice::<f32>()?[start..end]),
-        None => candle_core::bail!("optim: a tensor is not contiguous"),
-    }
-}
-
-/// The f32 values of a contiguous CPU tensor's storage, to update in place.
-fn values_mut<'a>(
-    storage: &'a mut CpuStorage,
-    layout: &Layout,
-) -> candle_core::Result<&'a mut [f32]> {
-    let (start, end) = match layout.contiguous_offsets() {
-        Some(range) => range,
-        None => candle_core::bail!("optim: a tensor is not contiguous"),
-    };
-    match storage {
-        CpuStorage::F32(data) => Ok(&mut data[start..end]),
-        _ => candle_core::bail!("optim: expected f32"),
-    }
+/// Whether the in-place CPU kernels below can take the tensor.
+fn fusable(t: &Tensor) -> bool {
+    is_cpu_f32(t) && t.is_contiguous()
 }
 
 /// `m ← β m + (1 − β) g` (or `g²` when `squared`), in place.
@@ -159,8 +137,8 @@ impl InplaceOp2 for Moment {
         grad: &CpuStorage,
         grad_layout: &Layout,
     ) -> candle_core::Result<()> {
-        let m = values_mut(moment, moment_layout)?;
-        let g = values(grad, grad_layout)?;
+        let m = host_values_mut(moment, moment_layout, "Adam moment")?;
+        let g = host_values(grad, grad_layout, "gradient")?;
         let (beta, rest) = (self.beta as f32, (1.0 - self.beta) as f32);
         if self.squared {
             m.iter_mut()
@@ -196,9 +174,9 @@ impl InplaceOp3 for AdamUpdate {
         second: &CpuStorage,
         second_layout: &Layout,
     ) -> candle_core::Result<()> {
-        let p = values_mut(param, param_layout)?;
-        let m = values(first, first_layout)?;
-        let v = values(second, second_layout)?;
+        let p = host_values_mut(param, param_layout, "parameter")?;
+        let m = host_values(first, first_layout, "Adam moment")?;
+        let v = host_values(second, second_layout, "Adam moment")?;
         let (step, c2, eps) = (self.step_size as f32, self.c2 as f32, self.eps as f32);
         for ((p, m), v) in p.iter_mut().zip(m).zip(v) {
             *p -= step * m / ((c2 * v).sqrt() + eps);
@@ -248,8 +226,8 @@ impl CustomOp2 for Average {
         value: &CpuStorage,
         value_layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let a = values(average, average_layout)?;
-        let v = values(value, value_layout)?;
+        let a = host_values(average, average_layout, "average")?;
+        let v = host_values(value, value_layout, "parameter")?;
         let (keep, take) = (self.decay as f32, (1.0 - self.decay) as f32);
         let out = a.iter().zip(v).map(|(a, v)| keep * a + take * v).collect();
         Ok((CpuStorage::F32(out), average_layout.shape().clone()))
@@ -290,7 +268,7 @@ impl Ema {
             // A new tensor each time (a copy handed out earlier stays a snapshot), made
             // without recording the operation: a recorded average would keep the previous
             // one alive, a graph and memory growing with every step.
-            *s = if cpu_f32(s) && cpu_f32(v.as_tensor()) {
+            *s = if fusable(s) && fusable(v.as_tensor()) {
                 s.apply_op2_no_bwd(v.as_tensor(), &Average { decay: self.decay })?
             } else {
                 ((&*s * self.decay)? + (v.as_tensor() * (1.0 - self.decay))?)?.detach()
