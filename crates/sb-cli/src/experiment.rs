@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use sb_data::{CourseSpec, Distribution};
+use sb_data::{CourseSpec, Distribution, SplitSpec};
 use sb_methods::{MethodConfig, NetConfig, TrainConfig};
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +49,13 @@ pub struct Problem {
     /// the neighbouring times and asked to predict the held-out snapshot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leave_one_out: Option<LeaveOneOut>,
+    /// Fix each data end (every end that is not `kind: gaussian` or `kind: mixture`) as one
+    /// data set split into train / val / test points: training sees the train points,
+    /// evaluation compares with the test points (and starts from them), and a
+    /// "Same distribution (floor)" row compares val with test. Defaults to none: every draw
+    /// is fresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitSpec>,
     /// Metrics for this problem, instead of `eval.metrics`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<Vec<Metric>>,
@@ -90,7 +97,7 @@ pub struct MethodEntry {
     pub label: Option<String>,
     /// The solver (`kind: dsb` or `kind: dsbm`) and its parameters.
     pub method: MethodConfig,
-    /// The drift networks. Defaults to a 3×256 SiLU MLP with sinusoidal time.
+    /// The drift networks. Defaults to a 3×256 SiLU MLP with the time concatenated.
     #[serde(default)]
     pub net: NetConfig,
     /// The training schedule.
@@ -123,6 +130,13 @@ pub enum Metric {
     /// Gaussian problems: cBW2²-UVP (%) of the plan, `eval.cond_inputs` inputs ×
     /// `eval.cond_samples` draws.
     CbwUvp,
+    /// Exact W2 between `eval.train_points` generated points (the first of the evaluation
+    /// blocks) and as many training points of the target (its split's train part, or fresh
+    /// draws): a larger-sample W2 whose same-distribution floor is lower.
+    W2Train,
+    /// The mean first coordinate of the generated points (all blocks); for the moons, how the
+    /// mass splits between the two arcs (the data's value is in the floor row).
+    XMean,
 }
 
 impl Metric {
@@ -138,12 +152,23 @@ impl Metric {
             Self::BwUvp => "bw_uvp",
             Self::BwUvpMid => "bw_uvp_mid",
             Self::CbwUvp => "cbw_uvp",
+            Self::W2Train => "w2_train",
+            Self::XMean => "x_mean",
         }
     }
 
     /// Whether the metric needs the closed-form Gaussian bridge (both ends Gaussian).
     pub fn needs_gaussians(self) -> bool {
-        !matches!(self, Self::W2 | Self::W1 | Self::Mmd)
+        !matches!(
+            self,
+            Self::W2 | Self::W1 | Self::Mmd | Self::W2Train | Self::XMean
+        )
+    }
+
+    /// Whether the metric compares one generated cloud with one true cloud (and so applies
+    /// to leave-one-out predictions and to the floor row).
+    pub fn is_two_sample(self) -> bool {
+        matches!(self, Self::W2 | Self::W1 | Self::Mmd)
     }
 }
 
@@ -162,9 +187,17 @@ fn one() -> f64 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvalConfig {
-    /// Points per evaluation. Defaults to 1000.
+    /// Points per evaluation block. Defaults to 1000. With a split, a data end's blocks
+    /// start from (and are compared with) its test points instead.
     #[serde(default = "default_samples")]
     pub samples: usize,
+    /// Disjoint evaluation blocks: each is generated afresh and compared with the truth, and
+    /// the sample metrics (w1, w2, mmd) report the mean over blocks. Defaults to 1.
+    #[serde(default = "one_block")]
+    pub blocks: usize,
+    /// Generated and training points for `w2_train`. Defaults to 4000.
+    #[serde(default = "default_train_points")]
+    pub train_points: usize,
     /// Metrics. Defaults to `[w2]`.
     #[serde(default = "default_metrics")]
     pub metrics: Vec<Metric>,
@@ -182,6 +215,12 @@ pub struct EvalConfig {
     pub cond_samples: usize,
 }
 
+fn one_block() -> usize {
+    1
+}
+fn default_train_points() -> usize {
+    4000
+}
 fn default_kl_samples() -> usize {
     10_000
 }
@@ -193,6 +232,8 @@ impl Default for EvalConfig {
     fn default() -> Self {
         Self {
             samples: default_samples(),
+            blocks: one_block(),
+            train_points: default_train_points(),
             metrics: default_metrics(),
             mmd_bandwidth: 1.0,
             kl_samples: default_kl_samples(),
@@ -256,7 +297,11 @@ impl Experiment {
                 self.eval.mmd_bandwidth
             )));
         }
+        if self.eval.blocks == 0 {
+            return Err(bad("eval.blocks must be ≥ 1, got 0".into()));
+        }
         for (name, v) in [
+            ("train_points", self.eval.train_points),
             ("kl_samples", self.eval.kl_samples),
             ("cond_inputs", self.eval.cond_inputs),
             ("cond_samples", self.eval.cond_samples),
@@ -322,6 +367,11 @@ impl Experiment {
                             m.as_str()
                         ));
                     }
+                    if p.split.is_some() {
+                        return Err(format!(
+                            "problems[{i}].split: the Gaussian metrics compare with the closed form, not with a split"
+                        ));
+                    }
                     if p.sigma <= 0.0 {
                         return Err(format!(
                             "problems[{i}]: metric `{}` needs sigma > 0 (the closed form has ε = σ²)",
@@ -332,14 +382,19 @@ impl Experiment {
                 Ok(())
             }
             (None, None, Some(loo)) => {
+                if p.split.is_some() {
+                    return Err(format!(
+                        "problems[{i}].split: leave-one-out problems use the time course as given; split applies to pi0 and pi1"
+                    ));
+                }
                 if loo.held_out.is_empty() {
                     return Err(format!(
                         "problems[{i}].leave_one_out.held_out must list at least one time"
                     ));
                 }
-                if let Some(m) = metrics.iter().find(|m| m.needs_gaussians()) {
+                if let Some(m) = metrics.iter().find(|m| !m.is_two_sample()) {
                     return Err(format!(
-                        "problems[{i}]: metric `{}` needs Gaussian ends; leave-one-out problems take w1, w2 or mmd",
+                        "problems[{i}]: metric `{}` does not apply to a prediction; leave-one-out problems take w1, w2 or mmd",
                         m.as_str()
                     ));
                 }

@@ -22,6 +22,9 @@ pub enum Reference {
     PreviousTime,
     /// Gaussian problems: the closed-form bridge's own values (the optimum).
     ClosedForm,
+    /// Split problems: the validation points against the test points, what a perfect model
+    /// would score at this number of points.
+    SameDistribution,
 }
 
 impl Reference {
@@ -31,6 +34,7 @@ impl Reference {
             Self::OtInterpolation => "OT interpolation (reference)",
             Self::PreviousTime => "Previous time (reference)",
             Self::ClosedForm => "Closed form (optimum)",
+            Self::SameDistribution => "Same distribution (floor)",
         }
     }
 }
@@ -99,6 +103,9 @@ pub fn jobs(exp: &Experiment) -> Result<Vec<Job>> {
             None => {
                 if exp.metrics_for(problem).contains(&Metric::CrossCov) {
                     references.push(Reference::ClosedForm);
+                }
+                if problem.split.is_some() {
+                    references.push(Reference::SameDistribution);
                 }
             }
         }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use ndarray::{s, Array1, Array2, ArrayView2, Axis};
-use sb_data::{SbRng, Source, TimeCourse};
+use sb_data::{SbRng, Source, Split, TimeCourse};
 use sb_eval::summary::{covariance, mean};
 use sb_eval::{gaussian_kl, GaussianBridge};
 use sb_methods::sampler::state_times;
@@ -20,10 +20,12 @@ use crate::{CliError, Result};
 pub enum ProblemData {
     /// Two distributions, and the closed-form bridge when a metric needs it.
     Pair {
-        /// π0.
+        /// π0 (its training points when split).
         pi0: Source,
-        /// π1.
+        /// π1 (its training points when split).
         pi1: Source,
+        /// The split data sets of π0 and π1, for the ends that are split.
+        splits: Box<[Option<Split>; 2]>,
         /// The closed-form Gaussian bridge (both ends Gaussian, a Gaussian metric asked for).
         truth: Option<Box<GaussianBridge>>,
     },
@@ -117,7 +119,46 @@ fn load_one(exp: &Experiment, i: usize, p: &Problem, file: &Path) -> Result<Prob
         d.load()
             .map_err(|e| bad(format!("problems[{i}].{key}: {e}")))
     };
-    let (pi0, pi1) = (load("pi0", d0)?, load("pi1", d1)?);
+    let (mut pi0, mut pi1) = (load("pi0", d0)?, load("pi1", d1)?);
+    let mut splits = [None, None];
+    if let Some(spec) = &p.split {
+        for (k, (key, d, source)) in [("pi0", d0, &mut pi0), ("pi1", d1, &mut pi1)]
+            .into_iter()
+            .enumerate()
+        {
+            if is_prior(d) {
+                continue;
+            }
+            // Stream k of the split's seed: π0 and π1 get independent data sets.
+            let split = spec
+                .apply(source, k as u64)
+                .map_err(|e| bad(format!("problems[{i}].{key} with problems[{i}].{e}")))?;
+            *source = Source::empirical(split.train.clone());
+            splits[k] = Some(split);
+        }
+        if splits.iter().all(Option::is_none) {
+            return Err(bad(format!(
+                "problems[{i}].split: pi0 and pi1 are both priors (gaussian or mixture), so there is no data set to split"
+            )));
+        }
+    }
+    if exp.metrics_for(p).contains(&Metric::W2Train) {
+        let block = |k: usize| {
+            splits[k]
+                .as_ref()
+                .map_or(exp.eval.samples, |s| s.test.nrows())
+        };
+        let (have, want) = (
+            exp.eval.blocks * block(0).min(block(1)),
+            exp.eval.train_points,
+        );
+        if have < want {
+            return Err(bad(format!(
+                "problems[{i}]: w2_train needs eval.train_points = {want} generated points but the {} evaluation block(s) give {have}; raise eval.blocks",
+                exp.eval.blocks
+            )));
+        }
+    }
     if pi0.dim() != pi1.dim() {
         return Err(bad(format!(
             "problems[{i}]: pi0 has dimension {} but pi1 has dimension {}",
@@ -140,7 +181,21 @@ fn load_one(exp: &Experiment, i: usize, p: &Problem, file: &Path) -> Result<Prob
     } else {
         None
     };
-    Ok(ProblemData::Pair { pi0, pi1, truth })
+    Ok(ProblemData::Pair {
+        pi0,
+        pi1,
+        splits: Box::new(splits),
+        truth,
+    })
+}
+
+/// Whether a distribution is a prior drawn afresh (Gaussian, mixture) rather than data that
+/// a split fixes.
+fn is_prior(d: &sb_data::Distribution) -> bool {
+    matches!(
+        d,
+        sb_data::Distribution::Gaussian { .. } | sb_data::Distribution::Mixture { .. }
+    )
 }
 
 /// Rows of particles simulated at once for `cbw_uvp` (bounds memory).
@@ -232,7 +287,7 @@ pub fn gaussian_metrics(
                 let value = conditional_uvp(bridge, truth, pi0, eval, rng)?;
                 out.push(("cbw_uvp".into(), value));
             }
-            Metric::W1 | Metric::W2 | Metric::Mmd => {}
+            Metric::W1 | Metric::W2 | Metric::Mmd | Metric::W2Train | Metric::XMean => {}
         }
     }
     Ok(out)
@@ -343,6 +398,23 @@ pub fn reference_values(
         (Reference::ClosedForm, ProblemData::Pair { truth: Some(t), .. }) => {
             let c = t.cross_covariance();
             out.push(("cross_cov".into(), c.diag().sum() / c.nrows() as f64));
+        }
+        (Reference::SameDistribution, ProblemData::Pair { splits, .. }) => {
+            // π1's parts give the forward rows, π0's the backward rows; two-sample metrics
+            // compare the val points with the test points.
+            for (split, direction) in [(&splits[1], "forward"), (&splits[0], "backward")] {
+                let Some(split) = split else { continue };
+                for &m in metrics {
+                    let v = match m {
+                        // The data's own value, from the most points: the train part.
+                        Metric::XMean => Some(split.train.column(0).mean().unwrap_or(f64::NAN)),
+                        _ => sample_metric(m, split.val.view(), split.test.view(), h)?,
+                    };
+                    if let Some(v) = v {
+                        out.push((format!("{}_{direction}", m.as_str()), v));
+                    }
+                }
+            }
         }
         (Reference::PreviousTime, ProblemData::Course(course)) => {
             let part = part_of(course, held_out)?;

@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::Device;
+use ndarray::Array2;
 use sb_data::SbRng;
 use sb_methods::tensor::to_f32;
 use sb_methods::{Direction, Observer, TrainedBridge, Trainer};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{load_latest, DirCheckpointer, EvaluatingCheckpointer};
-use crate::experiment::{Experiment, MethodEntry, Problem};
+use crate::experiment::{Experiment, MethodEntry, Metric, Problem};
 use crate::jobs::{jobs, Job, Shard, Work};
 use crate::plot::{plot_model, trajectory_rows, TRAJECTORIES};
 use crate::progress::{JsonLog, Progress};
@@ -265,14 +266,23 @@ fn run_one(
     };
     // A pair problem's sources are used as loaded; a held-out split gets its own two.
     let split;
-    let (pi0, pi1, truth) = match (data, &part) {
-        (ProblemData::Pair { pi0, pi1, truth }, _) => (pi0, pi1, truth.as_deref()),
+    let no_splits = [None, None];
+    let (pi0, pi1, truth, splits) = match (data, &part) {
+        (
+            ProblemData::Pair {
+                pi0,
+                pi1,
+                splits,
+                truth,
+            },
+            _,
+        ) => (pi0, pi1, truth.as_deref(), &**splits),
         (ProblemData::Course(_), Some(p)) => {
             split = (
                 sb_data::Source::empirical(p.start.clone()),
                 sb_data::Source::empirical(p.end.clone()),
             );
-            (&split.0, &split.1, None)
+            (&split.0, &split.1, None, &no_splits)
         }
         (ProblemData::Course(_), None) => unreachable!("a course job has its part"),
     };
@@ -354,19 +364,21 @@ fn run_one(
     log.finish(&log_path)?;
 
     let mut eval_rng = SbRng::stream(seed, 1);
-    let n = eval.samples;
-    let start0 = to_f32(&pi0.sample(n, &mut eval_rng));
-    let start1 = to_f32(&pi1.sample(n, &mut eval_rng));
-    let true0 = pi0.sample(n, &mut eval_rng);
-    let true1 = pi1.sample(n, &mut eval_rng);
-    let forward = bridge.sample(Direction::Forward, &start0, &mut eval_rng, false)?;
-    let backward = bridge.sample(Direction::Backward, &start1, &mut eval_rng, false)?;
+    let blocks = evaluation_blocks(&bridge, [pi0, pi1], splits, eval, &mut eval_rng)?;
+    let (forward, backward) = (&blocks[0].generated[0], &blocks[0].generated[1]);
+    let (start0, start1) = (&blocks[0].start[0], &blocks[0].start[1]);
+    let (true0, true1) = (&blocks[0].truth[0], &blocks[0].truth[1]);
+    let all_generated = |k: usize| {
+        let views: Vec<_> = blocks.iter().map(|b| b.generated[k].view()).collect();
+        ndarray::concatenate(ndarray::Axis(0), &views).expect("blocks of one dimension")
+    };
+    let (forward_all, backward_all) = (all_generated(0), all_generated(1));
 
     save_model(&bridge, problem, entry, job, pi0.dim(), &model_dir)?;
-    sb_data::write_points(&model_dir.join("forward.npy"), forward.end().view())?;
-    sb_data::write_points(&model_dir.join("backward.npy"), backward.end().view())?;
-    sb_data::write_points(&model_dir.join("truth_forward.npy"), to_f32(&true1).view())?;
-    sb_data::write_points(&model_dir.join("truth_backward.npy"), to_f32(&true0).view())?;
+    sb_data::write_points(&model_dir.join("forward.npy"), forward_all.view())?;
+    sb_data::write_points(&model_dir.join("backward.npy"), backward_all.view())?;
+    sb_data::write_points(&model_dir.join("truth_forward.npy"), to_f32(true1).view())?;
+    sb_data::write_points(&model_dir.join("truth_backward.npy"), to_f32(true0).view())?;
 
     let mut values = Vec::new();
     match &part {
@@ -395,19 +407,45 @@ fn run_one(
             }
         }
         None => {
-            for (direction, generated, truth) in [
-                (Direction::Forward, forward.end(), &true1),
-                (Direction::Backward, backward.end(), &true0),
-            ] {
-                let g = generated.mapv(f64::from);
+            for (k, direction, target) in
+                [(0, Direction::Forward, pi1), (1, Direction::Backward, pi0)]
+            {
                 for &metric in metrics {
-                    let v = protocol::sample_metric(
-                        metric,
-                        g.view(),
-                        truth.view(),
-                        eval.mmd_bandwidth,
-                    )?;
-                    if let Some(v) = v {
+                    let value = match metric {
+                        Metric::XMean => {
+                            let all = if k == 0 { &forward_all } else { &backward_all };
+                            Some(
+                                all.column(0).iter().map(|&v| f64::from(v)).sum::<f64>()
+                                    / all.nrows() as f64,
+                            )
+                        }
+                        Metric::W2Train => {
+                            let all = if k == 0 { &forward_all } else { &backward_all };
+                            let n = eval.train_points.min(all.nrows());
+                            let generated = all.slice(ndarray::s![..n, ..]).mapv(f64::from);
+                            let reference = training_points(target, n, &mut eval_rng);
+                            Some(sb_eval::w2(generated.view(), reference.view())?.value)
+                        }
+                        _ => {
+                            let mut sum = 0.0;
+                            let mut any = false;
+                            for b in &blocks {
+                                let g = b.generated[k].mapv(f64::from);
+                                let truth = &b.truth[1 - k];
+                                if let Some(v) = protocol::sample_metric(
+                                    metric,
+                                    g.view(),
+                                    truth.view(),
+                                    eval.mmd_bandwidth,
+                                )? {
+                                    sum += v;
+                                    any = true;
+                                }
+                            }
+                            any.then(|| sum / blocks.len() as f64)
+                        }
+                    };
+                    if let Some(v) = value {
                         values.push((format!("{}_{direction}", metric.as_str()), v));
                     }
                 }
@@ -419,7 +457,7 @@ fn run_one(
                     pi0,
                     metrics,
                     eval,
-                    (forward.end(), backward.end()),
+                    (forward, backward),
                     &mut eval_rng,
                 )?);
             }
@@ -428,10 +466,7 @@ fn run_one(
 
     // Whole trajectories for the pictures, from their own stream (metrics are unaffected).
     let mut picture_rng = SbRng::stream(seed, 3);
-    for (direction, start) in [
-        (Direction::Forward, &start0),
-        (Direction::Backward, &start1),
-    ] {
+    for (direction, start) in [(Direction::Forward, start0), (Direction::Backward, start1)] {
         let k = TRAJECTORIES.min(start.nrows());
         let few = start.slice(ndarray::s![..k, ..]).to_owned();
         let sim = bridge.sample(direction, &few, &mut picture_rng, true)?;
@@ -447,6 +482,55 @@ fn run_one(
     let wall_s = start.elapsed().as_secs_f64();
     report_job(job, &values, wall_s, quiet);
     Ok(rows_of(job, &params, values, wall_s))
+}
+
+/// One evaluation block: start points, generated ends and true points, each indexed by
+/// end (`[0]`: π0's side, `[1]`: π1's side; `generated[0]` is the forward end).
+struct Block {
+    start: [Array2<f32>; 2],
+    truth: [Array2<f64>; 2],
+    generated: [Array2<f32>; 2],
+}
+
+/// Draws `eval.blocks` evaluation blocks: each starts from `eval.samples` fresh points of
+/// each end (a split end's test points instead), transports them both ways, and keeps as
+/// many fresh true points of each end (a split end's test points).
+fn evaluation_blocks(
+    bridge: &sb_methods::TrainedBridge,
+    sources: [&sb_data::Source; 2],
+    splits: &[Option<sb_data::Split>; 2],
+    eval: &crate::experiment::EvalConfig,
+    rng: &mut SbRng,
+) -> Result<Vec<Block>> {
+    let mut out = Vec::with_capacity(eval.blocks);
+    for _ in 0..eval.blocks {
+        let mut draw = |k: usize| match &splits[k] {
+            Some(s) => s.test.clone(),
+            None => sources[k].sample(eval.samples, rng),
+        };
+        let start = [to_f32(&draw(0)), to_f32(&draw(1))];
+        let truth = [draw(0), draw(1)];
+        let forward = bridge.sample(Direction::Forward, &start[0], rng, false)?;
+        let backward = bridge.sample(Direction::Backward, &start[1], rng, false)?;
+        out.push(Block {
+            start,
+            truth,
+            generated: [forward.end().clone(), backward.end().clone()],
+        });
+    }
+    Ok(out)
+}
+
+/// `n` points of a training source without replacement (its training points when split;
+/// fresh draws from a distribution).
+fn training_points(source: &sb_data::Source, n: usize, rng: &mut SbRng) -> Array2<f64> {
+    match source.points() {
+        Some(points) if points.nrows() >= n => {
+            let order = rng.permutation(points.nrows());
+            points.select(ndarray::Axis(0), &order[..n])
+        }
+        _ => source.sample(n, rng),
+    }
 }
 
 fn save_model(

@@ -136,6 +136,7 @@ fn entry() -> impl Strategy<Value = MethodEntry> {
                     batch_size: batch,
                     lr,
                     cache_size: cache,
+                    cache_reuse: 1 + cache % 3,
                     cache_refresh: refresh,
                     warm_start: warm,
                     ema_decay: ema,
@@ -173,6 +174,13 @@ fn experiment() -> impl Strategy<Value = Experiment> {
                         pi0: Some(pi0),
                         pi1: Some(pi1),
                         leave_one_out: None,
+                        split: (i % 2 == 1).then_some(sb_data::SplitSpec {
+                            train: 100,
+                            val: 20,
+                            test: 20,
+                            seed: i as u64,
+                            shuffle: true,
+                        }),
                         metrics: None,
                         published: Default::default(),
                     })

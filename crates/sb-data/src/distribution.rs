@@ -163,6 +163,9 @@ fn one() -> f64 {
 fn default_noise() -> f64 {
     0.1
 }
+fn torchcfm_noise() -> f64 {
+    0.05
+}
 fn swiss_noise() -> f64 {
     1.0
 }
@@ -204,6 +207,14 @@ pub enum Distribution {
     Moons {
         /// Standard deviation of the added noise. Defaults to 0.1.
         #[serde(default = "default_noise")]
+        noise: f64,
+    },
+    /// Two interleaving half moons as in TorchCFM's toys (the DSBM paper's 2-D table):
+    /// scikit-learn's `make_moons`, then `x ↦ 2x − (1, 0)`. A finite data set (a problem's
+    /// `split`) has scikit-learn's evenly spaced angles; single draws take a uniform angle.
+    TorchcfmMoons {
+        /// Standard deviation of the added noise (before scaling). Defaults to 0.05.
+        #[serde(default = "torchcfm_noise")]
         noise: f64,
     },
     /// The S-curve (scikit-learn), first and third coordinates.
@@ -348,7 +359,10 @@ impl Distribution {
                     dim,
                 }
             }
-            Self::Moons { noise } | Self::Scurve { noise } | Self::SwissRoll { noise } => {
+            Self::Moons { noise }
+            | Self::TorchcfmMoons { noise }
+            | Self::Scurve { noise }
+            | Self::SwissRoll { noise } => {
                 nonneg("noise", *noise)?;
                 toy(self)
             }
@@ -422,6 +436,32 @@ impl Source {
         }
     }
 
+    /// A finite data set of `n` points, as a benchmark fixes one before splitting it: a
+    /// data source's rows in random order (its first `n`), TorchCFM's moons with
+    /// scikit-learn's evenly spaced angles, and `n` independent draws otherwise.
+    ///
+    /// # Errors
+    /// A point cloud with fewer than `n` rows.
+    pub fn data_set(&self, n: usize, rng: &mut SbRng) -> Result<Array2<f64>, DataError> {
+        match &self.kind {
+            SourceKind::Empirical(points) => {
+                if points.nrows() < n {
+                    return Err(DataError::Invalid(format!(
+                        "the split needs {n} points but the data have {} rows",
+                        points.nrows()
+                    )));
+                }
+                let order = rng.permutation(points.nrows());
+                Ok(points.select(ndarray::Axis(0), &order[..n]))
+            }
+            SourceKind::Toy(Distribution::TorchcfmMoons { noise }) => {
+                let rows = toys::torchcfm_moons_set(n, *noise, rng);
+                Ok(Array2::from_shape_fn((n, 2), |(i, j)| rows[i][j]))
+            }
+            _ => Ok(self.sample(n, rng)),
+        }
+    }
+
     /// Draws `n` points, shape `(n, dim)`; empirical sources resample rows with replacement.
     pub fn sample(&self, n: usize, rng: &mut SbRng) -> Array2<f64> {
         let mut out = Array2::zeros((n, self.dim));
@@ -441,6 +481,7 @@ impl Source {
                 SourceKind::Toy(d) => {
                     let p = match *d {
                         Distribution::Moons { noise } => toys::moons(rng, noise),
+                        Distribution::TorchcfmMoons { noise } => toys::torchcfm_moons(rng, noise),
                         Distribution::Scurve { noise } => toys::scurve(rng, noise),
                         Distribution::EightGaussians { radius, std } => {
                             toys::eight_gaussians(rng, radius, std)
@@ -585,6 +626,7 @@ mod tests {
     fn toys_are_two_dimensional_and_centred_roughly() {
         for d in [
             Distribution::Moons { noise: 0.1 },
+            Distribution::TorchcfmMoons { noise: 0.05 },
             Distribution::Scurve { noise: 0.1 },
             Distribution::EightGaussians {
                 radius: eight_radius(),

@@ -25,6 +25,7 @@ mod distribution;
 mod error;
 mod io;
 mod rng;
+mod split;
 mod timecourse;
 mod toys;
 
@@ -35,4 +36,5 @@ pub use distribution::{
 pub use error::DataError;
 pub use io::{read_csv, read_labels, read_points, write_points, CsvData};
 pub use rng::SbRng;
+pub use split::{Split, SplitSpec};
 pub use timecourse::TimeCourse;

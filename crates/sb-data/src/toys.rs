@@ -18,6 +18,52 @@ pub(crate) fn moons(rng: &mut SbRng, noise: f64) -> [f64; 2] {
     ]
 }
 
+/// The noise-free point `i` of `n` of scikit-learn's `make_moons`: the first `⌊n/2⌋` points
+/// lie on the outer moon at evenly spaced angles `θ ∈ [0, π]`, the rest on the inner moon.
+pub(crate) fn sklearn_moon_point(i: usize, n: usize) -> [f64; 2] {
+    let outer = n / 2;
+    let spaced = |k: usize, m: usize| {
+        if m > 1 {
+            PI * k as f64 / (m - 1) as f64
+        } else {
+            0.0
+        }
+    };
+    if i < outer {
+        let theta = spaced(i, outer);
+        [theta.cos(), theta.sin()]
+    } else {
+        let theta = spaced(i - outer, n - outer);
+        [1.0 - theta.cos(), 1.0 - theta.sin() - 0.5]
+    }
+}
+
+/// TorchCFM's moons: a scikit-learn moon point with noise, then `x ↦ 2x − (1, 0)`.
+fn torchcfm_moon(point: [f64; 2], rng: &mut SbRng, noise: f64) -> [f64; 2] {
+    [
+        2.0 * (point[0] + noise * rng.normal()) - 1.0,
+        2.0 * (point[1] + noise * rng.normal()),
+    ]
+}
+
+/// One draw of TorchCFM's moons at a uniformly random angle (the law its finite data sets,
+/// [`torchcfm_moons_set`], discretise).
+pub(crate) fn torchcfm_moons(rng: &mut SbRng, noise: f64) -> [f64; 2] {
+    // A random point of a large even grid on a random moon.
+    let n = 1 << 30;
+    let i = rng.below(n);
+    torchcfm_moon(sklearn_moon_point(i, n), rng, noise)
+}
+
+/// TorchCFM's moons data set of `n` points: scikit-learn's `make_moons(n, noise)` (evenly
+/// spaced angles, in random order, Gaussian noise), then `x ↦ 2x − (1, 0)`.
+pub(crate) fn torchcfm_moons_set(n: usize, noise: f64, rng: &mut SbRng) -> Vec<[f64; 2]> {
+    rng.permutation(n)
+        .into_iter()
+        .map(|i| torchcfm_moon(sklearn_moon_point(i, n), rng, noise))
+        .collect()
+}
+
 /// `make_s_curve` projected on its first and third coordinates.
 pub(crate) fn scurve(rng: &mut SbRng, noise: f64) -> [f64; 2] {
     let t = 3.0 * PI * (rng.uniform() - 0.5);

@@ -49,6 +49,9 @@ fn default_lr() -> f64 {
 fn default_cache() -> usize {
     10_000
 }
+fn one_use() -> usize {
+    1
+}
 fn yes() -> bool {
     true
 }
@@ -75,13 +78,16 @@ pub struct TrainConfig {
     /// Trajectories (DSB) or endpoint pairs (DSBM) per cache. Defaults to 10 000.
     #[serde(default = "default_cache")]
     pub cache_size: usize,
-    /// Steps between cache refreshes. Defaults to `N · cache_size / batch_size` (N Euler
-    /// steps): one pass over DSB's cache, which holds every step of every trajectory, and
-    /// N passes over DSBM's pairs, each of which yields a fresh bridge point and time at every
-    /// use. Either way a refresh simulates about as many network rows as the training it feeds
-    /// evaluates; refreshing DSBM's pairs after every `cache_size / batch_size` steps would
-    /// simulate N network rows per pair against about three (forward and backward) per trained
-    /// row, N/3 ≈ 7 times the training's network work at N = 20.
+    /// Uses of each cached row or pair before the cache is renewed: the cache is refreshed
+    /// every `cache_reuse · rows / batch_size` optimizer steps, where `rows` is what one
+    /// refresh yields (DSB: every Euler step of every trajectory, `N · cache_size` rows; DSBM:
+    /// `cache_size` endpoint pairs). Defaults to 1: each row or pair is used about once, as the
+    /// official DSB and DSBM code do (they re-simulate every epoch). Larger values trade
+    /// accuracy for speed: a refresh costs `N · cache_size` network evaluations of simulation
+    /// (docs/methods.md has the measured cost). Ignored when `cache_refresh` is given.
+    #[serde(default = "one_use")]
+    pub cache_reuse: usize,
+    /// Optimizer steps between cache refreshes, overriding `cache_reuse`. Defaults to none.
     #[serde(default)]
     pub cache_refresh: Option<usize>,
     /// Keep training the previous pass's network (true) or start each pass from fresh
@@ -104,6 +110,7 @@ impl Default for TrainConfig {
             batch_size: default_batch(),
             lr: default_lr(),
             cache_size: default_cache(),
+            cache_reuse: one_use(),
             cache_refresh: None,
             warm_start: true,
             ema_decay: None,
@@ -113,11 +120,11 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// Steps between cache refreshes for a training set of `rows` rows, with the default
-    /// (one pass over the rows) filled in.
+    /// Optimizer steps between cache refreshes for a training set of `rows` rows or pairs:
+    /// `cache_refresh` if given, else `cache_reuse` passes over the rows (at least one step).
     pub fn refresh_every(&self, rows: usize) -> usize {
         self.cache_refresh
-            .unwrap_or((rows / self.batch_size.max(1)).max(1))
+            .unwrap_or((self.cache_reuse * rows / self.batch_size.max(1)).max(1))
     }
 
     /// Checks every value; the error names the key under `train.`.
@@ -138,6 +145,7 @@ impl TrainConfig {
         positive("steps_per_pass", self.steps_per_pass)?;
         positive("batch_size", self.batch_size)?;
         positive("cache_size", self.cache_size)?;
+        positive("cache_reuse", self.cache_reuse)?;
         if let Some(r) = self.cache_refresh {
             positive("cache_refresh", r)?;
         }

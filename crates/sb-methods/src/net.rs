@@ -30,11 +30,48 @@ pub enum Activation {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeInput {
-    /// `[x, sin(ω t), cos(ω t)]` with `time_dim` geometric frequencies (DSB's toy networks).
+    /// `[x, t]`: the time as one extra scalar input (the official DSBM Gaussian code; the
+    /// default).
     #[default]
-    Sinusoidal,
-    /// `[x, t]`: the time as one extra scalar input (the official DSBM Gaussian code).
     Concat,
+    /// `[x, sin(ω t), cos(ω t)]` with `time_dim / 2` frequencies spread geometrically over
+    /// `[1, 16]` radians per unit time: smooth on `t ∈ [0, 1]` (the fastest feature turns by
+    /// 0.8 rad between neighbouring times of a 20-step Euler grid).
+    Fourier,
+    /// `[x, sin(ω t), cos(ω t)]` with `ω_i = 1000 · 10000^(−i/half)`, the embedding of
+    /// diffusion step indices 0…1000. On `t ∈ [0, 1]` its fast features turn by radians
+    /// between neighbouring Euler times, and DSBM's first backward step at t = 1 lies outside
+    /// the training times `[δ, 1 − δ]`; kept so that models trained before 2026-12 load and
+    /// run as trained (the default until then).
+    Sinusoidal,
+}
+
+impl TimeInput {
+    /// The frequencies `ω_i` of the sinusoidal inputs (`time_dim / 2` of them), or none for
+    /// `concat`.
+    pub fn frequencies(self, time_dim: usize) -> Option<Vec<f32>> {
+        let half = time_dim / 2;
+        match self {
+            Self::Concat => None,
+            Self::Fourier => Some(
+                (0..half)
+                    .map(|i| {
+                        let f = if half > 1 {
+                            i as f32 / (half - 1) as f32
+                        } else {
+                            0.0
+                        };
+                        16f32.powf(f)
+                    })
+                    .collect(),
+            ),
+            Self::Sinusoidal => Some(
+                (0..half)
+                    .map(|i| 1000.0 * (-(10000f32.ln()) * i as f32 / half as f32).exp())
+                    .collect(),
+            ),
+        }
+    }
 }
 
 fn default_hidden() -> Vec<usize> {
@@ -54,10 +91,11 @@ pub struct NetConfig {
     /// Activation after each hidden layer. Defaults to `silu`.
     #[serde(default)]
     pub activation: Activation,
-    /// How time enters. Defaults to `sinusoidal`.
+    /// How time enters. Defaults to `concat`.
     #[serde(default)]
     pub time: TimeInput,
-    /// Number of sinusoidal features (even). Defaults to 32; ignored for `concat`.
+    /// Number of sinusoidal features (even) for `fourier` and `sinusoidal`. Defaults to 32;
+    /// ignored for `concat`.
     #[serde(default = "default_time_dim")]
     pub time_dim: usize,
 }
@@ -95,7 +133,7 @@ impl NetConfig {
                 self.hidden
             )));
         }
-        if self.time == TimeInput::Sinusoidal && (self.time_dim == 0 || self.time_dim % 2 == 1) {
+        if self.time != TimeInput::Concat && (self.time_dim == 0 || self.time_dim % 2 == 1) {
             return Err(MethodError::Config(format!(
                 "net.time_dim must be a positive even number, got {}",
                 self.time_dim
@@ -106,8 +144,8 @@ impl NetConfig {
 
     fn input_width(&self, dim: usize) -> usize {
         match self.time {
-            TimeInput::Sinusoidal => dim + self.time_dim,
             TimeInput::Concat => dim + 1,
+            TimeInput::Fourier | TimeInput::Sinusoidal => dim + self.time_dim,
         }
     }
 }
@@ -137,17 +175,14 @@ impl DriftNet {
             vars.push(Var::from_tensor(&w)?);
             vars.push(Var::from_tensor(&b)?);
         }
-        let freqs = match config.time {
-            TimeInput::Sinusoidal => {
-                let half = config.time_dim / 2;
-                // ω_i = 1000 · 10000^(−i/half): t ∈ [0, 1] is read like a diffusion step index.
-                let f: Vec<f32> = (0..half)
-                    .map(|i| 1000.0 * (-(10000f32.ln()) * i as f32 / half as f32).exp())
-                    .collect();
-                Some(Tensor::from_vec(f, (1, half), device)?)
-            }
-            TimeInput::Concat => None,
-        };
+        let freqs = config
+            .time
+            .frequencies(config.time_dim)
+            .map(|f| {
+                let half = f.len();
+                Tensor::from_vec(f, (1, half), device)
+            })
+            .transpose()?;
         Ok(Self {
             config: config.clone(),
             dim,
@@ -593,7 +628,7 @@ mod tests {
             Activation::Tanh,
             Activation::Gelu,
         ] {
-            for time in [TimeInput::Sinusoidal, TimeInput::Concat] {
+            for time in [TimeInput::Sinusoidal, TimeInput::Fourier, TimeInput::Concat] {
                 let config = NetConfig {
                     hidden: vec![64, 48, 64],
                     activation,
@@ -707,5 +742,38 @@ mod tests {
             };
             check_agreement(&config, dim, rows, seed);
         }
+    }
+
+    /// Issue 11: the default time input is smooth on t ∈ [0, 1]. The old default
+    /// (frequencies 1000 · 10000^(−i/half), made for step indices 0…1000) turned its fastest
+    /// features by 50 rad between neighbouring times of a 20-step Euler grid, so DSBM's
+    /// networks saw unrelated inputs at neighbouring times and at t = 1, outside the training
+    /// times [δ, 1 − δ].
+    #[test]
+    fn time_inputs_are_smooth_on_the_unit_interval() {
+        let turn = |time: TimeInput| {
+            // The largest change of a time feature between neighbouring times of a 20-step grid.
+            time.frequencies(32)
+                .map_or(0.05, |f| f.iter().fold(0f32, |m, w| m.max(*w)) * 0.05)
+        };
+        assert_eq!(NetConfig::default().time, TimeInput::Concat);
+        assert!(turn(NetConfig::default().time) <= 1.0);
+        assert!(
+            turn(TimeInput::Fourier) <= 1.0,
+            "{}",
+            turn(TimeInput::Fourier)
+        );
+        assert!(
+            turn(TimeInput::Sinusoidal) > 10.0,
+            "the legacy embedding is the fast one"
+        );
+        // Fourier frequencies: geometric from 1 to 16 rad per unit time.
+        let f = TimeInput::Fourier.frequencies(8).unwrap();
+        assert_eq!(f.len(), 4);
+        assert!(
+            (f[0] - 1.0).abs() < 1e-6 && (f[3] - 16.0).abs() < 1e-4,
+            "{f:?}"
+        );
+        assert!((f[1] / f[0] - f[2] / f[1]).abs() < 1e-5, "{f:?}");
     }
 }

@@ -411,10 +411,8 @@ impl Trainer {
                     ),
                     other => other,
                 })?;
-                // One simulation per cache serves as many rows as it made Euler steps, for
-                // DSB's trajectories and DSBM's pairs alike (see `TrainConfig::cache_refresh`).
-                let simulated = cfg.cache_size * self.solver.steps(direction).len();
-                refresh_at = step + cfg.refresh_every(fresh.len().max(simulated));
+                // Each row (DSB) or pair (DSBM) is used `cache_reuse` times on average.
+                refresh_at = step + cfg.refresh_every(fresh.len());
                 set = Some(fresh);
             }
             let set = set.as_ref().expect("filled at step 0");

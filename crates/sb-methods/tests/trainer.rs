@@ -199,3 +199,89 @@ fn resuming_from_a_pass_boundary_equals_the_uninterrupted_run() {
         .unwrap();
     assert_eq!(finish(resumed, &mut rng), uninterrupted);
 }
+
+/// A solver that counts how often the trainer renews its training set.
+struct CountingRefreshes {
+    inner: Box<dyn sb_methods::BridgeSolver>,
+    refreshes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl sb_methods::BridgeSolver for CountingRefreshes {
+    fn name(&self, passes: usize) -> String {
+        self.inner.name(passes)
+    }
+    fn params(&self) -> Vec<(String, String)> {
+        self.inner.params()
+    }
+    fn first_direction(&self) -> Direction {
+        self.inner.first_direction()
+    }
+    fn steps(&self, direction: Direction) -> Vec<sb_methods::sampler::Step> {
+        self.inner.steps(direction)
+    }
+    fn reference_drift(
+        &self,
+        direction: Direction,
+        x: &candle_core::Tensor,
+        step: &sb_methods::sampler::Step,
+    ) -> sb_methods::Result<candle_core::Tensor> {
+        self.inner.reference_drift(direction, x, step)
+    }
+    fn training_set(
+        &self,
+        ctx: &sb_methods::solver::PassContext<'_>,
+        rng: &mut SbRng,
+    ) -> sb_methods::Result<sb_methods::solver::TrainingSet> {
+        self.refreshes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.training_set(ctx, rng)
+    }
+    fn batch(
+        &self,
+        set: &sb_methods::solver::TrainingSet,
+        direction: Direction,
+        size: usize,
+        rng: &mut SbRng,
+    ) -> sb_methods::solver::Batch {
+        self.inner.batch(set, direction, size, rng)
+    }
+}
+
+/// Cache refreshes in a 2-pass run of `method` with 40 steps per pass and batches of 32.
+fn refreshes(method: MethodConfig, cache_size: usize, cache_reuse: usize) -> usize {
+    let (pi0, pi1) = gaussians(1.0);
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let solver = CountingRefreshes {
+        inner: method.build(1.0).unwrap(),
+        refreshes: count.clone(),
+    };
+    let config = TrainConfig {
+        passes: 2,
+        steps_per_pass: 40,
+        batch_size: 32,
+        cache_size,
+        cache_reuse,
+        ..TrainConfig::default()
+    };
+    let trainer = Trainer::new(Box::new(solver), small_net(), config, Device::Cpu).unwrap();
+    trainer
+        .train(&pi0, &pi1, &mut SbRng::new(0), &mut [])
+        .unwrap();
+    count.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Issue 11: by default each DSBM pair is used about once, as the official code re-simulates
+/// its pairs every epoch. The old default renewed 128 pairs every N · 128 / 32 = 80 steps
+/// (one refresh a pass, each pair used N = 20 times), and DSBM then got worse with more
+/// training on the moons.
+#[test]
+fn by_default_each_cached_pair_or_row_is_used_about_once() {
+    let dsbm = MethodConfig::Dsbm(DsbmConfig::default());
+    // 128 pairs, batches of 32: a refresh every 4 steps, 10 a pass.
+    assert_eq!(refreshes(dsbm.clone(), 128, 1), 20);
+    // The explicit faster reuse: each pair used twice, a refresh every 8 steps.
+    assert_eq!(refreshes(dsbm, 128, 2), 10);
+    // DSB keeps every Euler step of 16 trajectories: 320 rows, a refresh every 10 steps.
+    let dsb = MethodConfig::Dsb(sb_methods::dsb::DsbConfig::default());
+    assert_eq!(refreshes(dsb, 16, 1), 8);
+}
