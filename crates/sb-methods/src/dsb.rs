@@ -19,7 +19,7 @@ use sb_data::SbRng;
 use serde::{Deserialize, Serialize};
 
 use crate::sampler::{simulate, Step};
-use crate::solver::{draw_rows, Batch, BridgeSolver, PassContext, TrainingSet};
+use crate::solver::{Batch, BridgeSolver, PassContext, TrainingSet};
 use crate::tensor::{to_array, to_tensor};
 use crate::{Direction, MethodError, Result};
 
@@ -246,17 +246,16 @@ impl BridgeSolver for Dsb {
         &self,
         set: &TrainingSet,
         _direction: Direction,
-        size: usize,
-        rng: &mut SbRng,
+        rows: &[usize],
+        _rng: &mut SbRng,
     ) -> Batch {
         let TrainingSet::Regression { x, t, target } = set else {
             unreachable!("DSB builds regression sets");
         };
-        let rows = draw_rows(x.nrows(), size, rng);
         Batch {
-            x: x.select(Axis(0), &rows),
-            t: Array2::from_shape_fn((size, 1), |(i, _)| t[rows[i]]),
-            target: target.select(Axis(0), &rows),
+            x: x.select(Axis(0), rows),
+            t: Array2::from_shape_fn((rows.len(), 1), |(i, _)| t[rows[i]]),
+            target: target.select(Axis(0), rows),
         }
     }
 }

@@ -20,7 +20,7 @@ use sb_data::SbRng;
 use serde::{Deserialize, Serialize};
 
 use crate::sampler::{simulate, Step};
-use crate::solver::{draw_rows, Batch, BridgeSolver, PassContext, TrainingSet};
+use crate::solver::{Batch, BridgeSolver, PassContext, TrainingSet};
 use crate::{Direction, MethodError, Result};
 
 /// The coupling of the first pass.
@@ -259,14 +259,14 @@ impl BridgeSolver for Dsbm {
         &self,
         set: &TrainingSet,
         direction: Direction,
-        size: usize,
+        rows: &[usize],
         rng: &mut SbRng,
     ) -> Batch {
         let TrainingSet::Pairs { x0, x1 } = set else {
             unreachable!("DSBM builds pair sets");
         };
         let d = x0.ncols();
-        let rows = draw_rows(x0.nrows(), size, rng);
+        let size = rows.len();
         let mut x = Array2::zeros((size, d));
         let mut t_col = Array2::zeros((size, 1));
         let mut target = Array2::zeros((size, d));

@@ -105,9 +105,16 @@ pub trait BridgeSolver: Send + Sync {
     /// A tensor error or a non-finite simulation.
     fn training_set(&self, ctx: &PassContext<'_>, rng: &mut SbRng) -> Result<TrainingSet>;
 
-    /// Draws one regression batch of `size` rows for training `direction`.
-    fn batch(&self, set: &TrainingSet, direction: Direction, size: usize, rng: &mut SbRng)
-        -> Batch;
+    /// Builds the regression batch of the given `rows` of `set` for training `direction`
+    /// (the trainer chooses the rows: every row once per epoch, in random order; DSBM draws
+    /// each pair's bridge time and noise here).
+    fn batch(
+        &self,
+        set: &TrainingSet,
+        direction: Direction,
+        rows: &[usize],
+        rng: &mut SbRng,
+    ) -> Batch;
 }
 
 /// The reference process of a solver in one direction, as a [`Drift`].
@@ -124,7 +131,55 @@ impl Drift for Reference<'_> {
     }
 }
 
-/// Draws `size` row indices uniformly with replacement from `0..len`.
-pub(crate) fn draw_rows(len: usize, size: usize, rng: &mut SbRng) -> Vec<usize> {
-    (0..size).map(|_| rng.below(len)).collect()
+/// The rows of a training set in epochs, as a shuffling data loader gives them: each epoch
+/// visits every row once, in a new random order.
+#[derive(Clone, Debug)]
+pub struct Epochs {
+    order: Vec<usize>,
+    next: usize,
+}
+
+impl Epochs {
+    /// Epochs over `len` rows (at least one), the first in random order.
+    pub fn new(len: usize, rng: &mut SbRng) -> Self {
+        Self {
+            order: rng.permutation(len.max(1)),
+            next: 0,
+        }
+    }
+
+    /// The next `size` rows, starting a new epoch (a new order) whenever one ends.
+    pub fn take(&mut self, size: usize, rng: &mut SbRng) -> Vec<usize> {
+        (0..size)
+            .map(|_| {
+                if self.next == self.order.len() {
+                    self.order = rng.permutation(self.order.len());
+                    self.next = 0;
+                }
+                self.next += 1;
+                self.order[self.next - 1]
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epochs_visit_every_row_once_before_repeating() {
+        let mut rng = SbRng::new(5);
+        let mut epochs = Epochs::new(10, &mut rng);
+        let mut rows = epochs.take(7, &mut rng);
+        rows.extend(epochs.take(3, &mut rng));
+        let mut first = rows.clone();
+        first.sort_unstable();
+        assert_eq!(first, (0..10).collect::<Vec<_>>());
+        // The second epoch is a new order of the same rows.
+        let mut second = epochs.take(10, &mut rng);
+        assert_ne!(second, rows);
+        second.sort_unstable();
+        assert_eq!(second, (0..10).collect::<Vec<_>>());
+    }
 }

@@ -9,7 +9,7 @@ use sb_data::{SbRng, Source};
 use crate::net::{DriftNet, NetConfig};
 use crate::optim::{clip_grad_norm, Adam, Ema};
 use crate::sampler::{simulate, time_column, Drift, Simulation, Step};
-use crate::solver::{PassContext, Reference};
+use crate::solver::{Epochs, PassContext, Reference};
 use crate::tensor::{to_f32, to_tensor};
 use crate::{BridgeSolver, Direction, MethodError, Result, TrainConfig};
 
@@ -389,6 +389,7 @@ impl Trainer {
         let vars = model.net.vars().to_vec();
         let mut adam = Adam::new(&vars, cfg.lr)?;
         let mut set = None;
+        let mut epochs = None;
         let mut refresh_at = 0;
         let mut loss_sum = 0.0;
         for step in 0..cfg.steps_per_pass {
@@ -411,12 +412,18 @@ impl Trainer {
                     ),
                     other => other,
                 })?;
-                // Each row (DSB) or pair (DSBM) is used `cache_reuse` times on average.
+                // Rows (DSB) or pairs (DSBM) come once per epoch, in a new order each epoch;
+                // the set is renewed after `cache_reuse` epochs.
                 refresh_at = step + cfg.refresh_every(fresh.len());
+                epochs = Some(Epochs::new(fresh.len(), rng));
                 set = Some(fresh);
             }
             let set = set.as_ref().expect("filled at step 0");
-            let batch = self.solver.batch(set, direction, cfg.batch_size, rng);
+            let rows = epochs
+                .as_mut()
+                .expect("filled at step 0")
+                .take(cfg.batch_size, rng);
+            let batch = self.solver.batch(set, direction, &rows, rng);
             let x = to_tensor(&batch.x, &self.device)?;
             let t = to_tensor(&batch.t, &self.device)?;
             let target = to_tensor(&batch.target, &self.device)?;

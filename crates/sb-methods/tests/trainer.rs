@@ -240,10 +240,10 @@ impl sb_methods::BridgeSolver for CountingRefreshes {
         &self,
         set: &sb_methods::solver::TrainingSet,
         direction: Direction,
-        size: usize,
+        rows: &[usize],
         rng: &mut SbRng,
     ) -> sb_methods::solver::Batch {
-        self.inner.batch(set, direction, size, rng)
+        self.inner.batch(set, direction, rows, rng)
     }
 }
 
