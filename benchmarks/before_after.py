@@ -4,10 +4,10 @@
     python3 benchmarks/before_after.py docs/results.md "## T " runs/full3/t-report
 
 Reads the first table under the heading that starts with the given text in the markdown file (the "before"
-column) and the `results.md` table of the run directory (the "after" column), joins them on (benchmark,
+column) and the table of the run or report directory (`results.md` or `report.md`) (the "after" column), joins them on (benchmark,
 method, metric) and prints one markdown row per metric: both means with their 95% intervals.
 """
-import re, sys
+import os, sys
 
 if len(sys.argv) != 4:
     sys.exit(__doc__)
@@ -40,7 +40,9 @@ def section(path, heading):
 
 
 before = table(section(sys.argv[1], sys.argv[2]))
-after = table(open(sys.argv[3] + "/results.md").read().splitlines())
+run = sys.argv[3]
+name = "report.md" if os.path.exists(os.path.join(run, "report.md")) else "results.md"
+after = table(open(os.path.join(run, name)).read().splitlines())
 print("| benchmark | method | metric | before (mean, 95% CI) | after (mean, 95% CI) | change |")
 print("|---|---|---|---|---|---|")
 for key in after:
