@@ -322,8 +322,10 @@ impl<'a> Network<'a> {
     fn find_entering(&mut self) -> Option<usize> {
         let (n, m) = (self.n, self.m);
         let arcs = n * m;
-        // Reduced costs of tree arcs are zero up to rounding; ignore values above this.
-        let tol = -1e-12 * self.art_cost.max(1.0);
+        // Reduced costs of tree arcs are zero up to rounding, whose scale is the largest
+        // potential (about the artificial cost): ignore values above ~45 ulp of it. A looser
+        // bound (1e-12 of it) stopped 2e-11 short of the optimum on a 52-point 1-D case.
+        let tol = -1e-14 * self.art_cost.max(1.0);
         let (sources, sinks) = self.pi.split_at(n);
         let sinks = &sinks[..m];
         let mut best = tol;

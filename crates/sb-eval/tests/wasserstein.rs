@@ -161,3 +161,27 @@ proptest! {
         prop_assert!((t.cost - want).abs() < 1e-12 * (1.0 + want));
     }
 }
+
+/// A case the property test found (n = 52, seed 410): with a pricing tolerance scaled to the
+/// artificial arcs' cost (1e-12 × 5,200 here) the simplex stopped 2e-11 above the sorted
+/// pairing's cost. It must reach it to rounding.
+#[test]
+fn a_near_optimal_basis_is_not_taken_for_the_optimum() {
+    let mut rng = SbRng::new(410);
+    let n = 52;
+    let (a, b) = (cloud(&mut rng, n, 1, 0.0), cloud(&mut rng, n, 1, 0.7));
+    let mut sa: Vec<f64> = a.iter().copied().collect();
+    let mut sb: Vec<f64> = b.iter().copied().collect();
+    sa.sort_by(f64::total_cmp);
+    sb.sort_by(f64::total_cmp);
+    let want: f64 = sa
+        .iter()
+        .zip(&sb)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum::<f64>()
+        / n as f64;
+    let c = cost_matrix(a.view(), b.view(), Ground::SquaredEuclidean).unwrap();
+    let got = emd(None, None, c.view(), EmdOptions::default()).unwrap();
+    assert!(got.converged);
+    assert!((got.cost - want).abs() < 1e-14, "{} vs {want}", got.cost);
+}
