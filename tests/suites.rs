@@ -193,9 +193,15 @@ fn quick_tier_g1() {
         .find(|l| l.metric == "cross_cov" && l.method.starts_with("Closed form"))
         .unwrap();
     assert!((optimum.mean.unwrap() - 0.618).abs() < 1e-3);
-    // Even a short run learns most of the coupling: the cross-covariance is near the optimum.
+    // Even a short run learns most of the coupling: the cross-covariance of the SDE methods is
+    // near the optimum. SB-CFM samples an ODE, whose coupling is a deterministic map (here
+    // close to a translation, cross-covariance ≈ 1): right marginals, not the bridge's plan.
     for l in lines.iter().filter(|l| l.metric == "cross_cov") {
-        assert!((l.mean.unwrap() - 0.618).abs() < 0.15, "{l:?}");
+        if l.method == "SB-CFM" {
+            assert!(l.mean.unwrap() > 0.9, "{l:?}");
+        } else {
+            assert!((l.mean.unwrap() - 0.618).abs() < 0.15, "{l:?}");
+        }
     }
 }
 

@@ -103,11 +103,13 @@ pub fn sample(opts: &SampleOptions) -> Result<PathBuf> {
         }
         match &mut method {
             MethodConfig::Dsbm(c) => c.num_steps = n,
+            MethodConfig::OtCfm(c) => c.num_steps = n,
+            MethodConfig::SbCfm(c) | MethodConfig::Sf2m(c) => c.num_steps = n,
             MethodConfig::Dsb(c) if c.num_steps == n => {}
             MethodConfig::Dsb(c) => {
                 return Err(CliError::Input(format!(
                     "--steps {n}: DSB's networks are tied to the time grid they were trained on (N = {}); \
-                     only DSBM can sample with another number of steps",
+                     the other methods can sample with another number of steps",
                     c.num_steps
                 )))
             }

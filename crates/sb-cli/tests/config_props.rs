@@ -6,6 +6,7 @@ use std::path::Path;
 use proptest::prelude::*;
 use sb_cli::experiment::{EvalConfig, Experiment, MethodEntry, Metric, Problem};
 use sb_data::{Distribution, MatrixSpec, VectorSpec};
+use sb_methods::cfm::{MinibatchCoupling, OtCfmConfig, SbCfmConfig};
 use sb_methods::dsb::{DsbConfig, DsbReference};
 use sb_methods::dsbm::{Coupling, DsbmConfig};
 use sb_methods::net::{Activation, NetConfig, TimeInput};
@@ -79,6 +80,36 @@ fn method() -> impl Strategy<Value = MethodConfig> {
                 },
             })
         ),
+        (1usize..50, 0.0f64..1.0, 0usize..3, 0.0f64..0.4).prop_map(
+            |(num_steps, sigma_min, coupling, t_epsilon)| MethodConfig::OtCfm(OtCfmConfig {
+                num_steps,
+                sigma_min,
+                coupling: couplings()[coupling],
+                t_epsilon,
+            })
+        ),
+        (1usize..50, 0usize..3, 0.0f64..0.4, any::<bool>()).prop_map(
+            |(num_steps, coupling, t_epsilon, sde)| {
+                let c = SbCfmConfig {
+                    num_steps,
+                    coupling: couplings()[coupling],
+                    t_epsilon,
+                };
+                if sde {
+                    MethodConfig::Sf2m(c)
+                } else {
+                    MethodConfig::SbCfm(c)
+                }
+            }
+        ),
+    ]
+}
+
+fn couplings() -> [MinibatchCoupling; 3] {
+    [
+        MinibatchCoupling::Independent,
+        MinibatchCoupling::Exact,
+        MinibatchCoupling::Sinkhorn,
     ]
 }
 

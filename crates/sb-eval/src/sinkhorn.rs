@@ -40,12 +40,17 @@ pub struct EntropicTransport {
 }
 
 /// Solves `min_P ⟨P, C⟩ − reg · H(P)` subject to the marginals `a` and `b` (uniform by
-/// default), by alternating log-sum-exp updates, stable for small `reg`:
+/// default). The iterations are those of log-domain Sinkhorn,
 ///
 /// ```text
 /// f_i = reg ln a_i − reg LSE_j((g_j − C_ij)/reg)
 /// g_j = reg ln b_j − reg LSE_i((f_i − C_ij)/reg)
 /// ```
+///
+/// computed as scalings of the kernel `exp((f_i + g_j − C_ij)/reg)` with the scalings
+/// absorbed into `(f, g)` whenever they leave `[e^-50, e^50]` (stabilised Sinkhorn,
+/// Schmitzer 2019): stable for small `reg`, with no exponential inside the loop. It stops
+/// when the first marginal's L1 error is below `tol`, checked every iteration.
 ///
 /// # Errors
 /// An empty or non-finite cost, `reg ≤ 0`, or invalid weights.
@@ -85,35 +90,71 @@ pub fn sinkhorn(
     let mut f = vec![0.0; n];
     let mut g = vec![0.0; m];
     let mut buf = vec![0.0; n.max(m)];
-    let mut iterations = 0;
+    // One exact log-domain iteration: afterwards every column of the kernel below holds an
+    // entry of at least b_j / n, whatever the scale of cost / reg.
+    log_domain_iteration(cost, reg, &log_a, &log_b, &mut f, &mut g, &mut buf);
+    let mut iterations = 1;
     let mut error = f64::INFINITY;
+    // Then scaling iterations on the kernel K_ij = exp((f_i + g_j − C_ij)/reg): u = a / K v,
+    // v = b / Kᵀu, matrix–vector products without exponentials. When a scaling leaves
+    // [e^-ABSORB, e^ABSORB] it is absorbed into the potentials and the kernel rebuilt; a
+    // product that underflows to zero falls back to one log-domain iteration.
+    const ABSORB: f64 = 50.0;
+    let mut kernel = Array2::zeros((n, m));
+    let mut rebuild = true;
+    let (mut u, mut v) = (vec![1.0; n], vec![1.0; m]);
     while iterations < options.max_iter {
-        for (i, fi) in f.iter_mut().enumerate() {
-            for j in 0..m {
-                buf[j] = (g[j] - cost[[i, j]]) / reg;
+        if rebuild {
+            for (i, mut row) in kernel.rows_mut().into_iter().enumerate() {
+                for (j, k) in row.iter_mut().enumerate() {
+                    *k = ((f[i] + g[j] - cost[[i, j]]) / reg).exp();
+                }
             }
-            *fi = reg * (log_a[i] - log_sum_exp(&buf[..m]));
+            u.fill(1.0);
+            v.fill(1.0);
+            rebuild = false;
         }
-        for (j, gj) in g.iter_mut().enumerate() {
-            for i in 0..n {
-                buf[i] = (f[i] - cost[[i, j]]) / reg;
+        for (i, ui) in u.iter_mut().enumerate() {
+            let kv: f64 = kernel.row(i).iter().zip(&v).map(|(k, vj)| k * vj).sum();
+            *ui = a[i] / kv;
+        }
+        let mut ktu = vec![0.0; m];
+        for (i, ui) in u.iter().enumerate() {
+            for (acc, k) in ktu.iter_mut().zip(kernel.row(i)) {
+                *acc += k * ui;
             }
-            *gj = reg * (log_b[j] - log_sum_exp(&buf[..n]));
+        }
+        for (vj, (kt, bj)) in v.iter_mut().zip(ktu.iter().zip(&b)) {
+            *vj = bj / kt;
         }
         iterations += 1;
-        // After the g update the second marginal is exact; measure the first.
-        if iterations % 10 == 0 || iterations == options.max_iter {
-            error = (0..n)
-                .map(|i| {
-                    let row: f64 = (0..m)
-                        .map(|j| ((f[i] + g[j] - cost[[i, j]]) / reg).exp())
-                        .sum();
-                    (row - a[i]).abs()
-                })
-                .sum();
-            if error < options.tol {
-                break;
+        let finite = u.iter().chain(&v).all(|x| x.is_finite() && *x > 0.0);
+        if !finite {
+            // Undo this iteration's scalings and take an exact step instead.
+            log_domain_iteration(cost, reg, &log_a, &log_b, &mut f, &mut g, &mut buf);
+            rebuild = true;
+            continue;
+        }
+        // The second marginal is exact after the v update; measure the first.
+        error = (0..n)
+            .map(|i| {
+                let row: f64 = kernel.row(i).iter().zip(&v).map(|(k, vj)| k * vj).sum();
+                (u[i] * row - a[i]).abs()
+            })
+            .sum();
+        let converged = error < options.tol;
+        let out_of_range = u.iter().chain(&v).any(|x| x.ln().abs() > ABSORB);
+        if converged || out_of_range || iterations == options.max_iter {
+            for (fi, ui) in f.iter_mut().zip(&u) {
+                *fi += reg * ui.ln();
             }
+            for (gj, vj) in g.iter_mut().zip(&v) {
+                *gj += reg * vj.ln();
+            }
+            rebuild = true;
+        }
+        if converged {
+            break;
         }
     }
     let plan = Array2::from_shape_fn((n, m), |(i, j)| ((f[i] + g[j] - cost[[i, j]]) / reg).exp());
@@ -126,6 +167,32 @@ pub fn sinkhorn(
         converged: error < options.tol,
         marginal_error: error,
     })
+}
+
+/// One Sinkhorn iteration in the log domain, exact for any `cost / reg`:
+/// `f_i = reg ln a_i − reg LSE_j((g_j − C_ij)/reg)`, then the same for `g`.
+fn log_domain_iteration(
+    cost: ArrayView2<'_, f64>,
+    reg: f64,
+    log_a: &[f64],
+    log_b: &[f64],
+    f: &mut [f64],
+    g: &mut [f64],
+    buf: &mut [f64],
+) {
+    let (n, m) = cost.dim();
+    for (i, fi) in f.iter_mut().enumerate() {
+        for j in 0..m {
+            buf[j] = (g[j] - cost[[i, j]]) / reg;
+        }
+        *fi = reg * (log_a[i] - log_sum_exp(&buf[..m]));
+    }
+    for (j, gj) in g.iter_mut().enumerate() {
+        for i in 0..n {
+            buf[i] = (f[i] - cost[[i, j]]) / reg;
+        }
+        *gj = reg * (log_b[j] - log_sum_exp(&buf[..n]));
+    }
 }
 
 fn log_sum_exp(v: &[f64]) -> f64 {

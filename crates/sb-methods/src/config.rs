@@ -2,11 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::cfm::{Cfm, OtCfmConfig, SbCfmConfig};
 use crate::dsb::{Dsb, DsbConfig};
 use crate::dsbm::{Dsbm, DsbmConfig};
 use crate::{BridgeSolver, MethodError, Result};
 
-/// Which solver, and its parameters (`kind: dsb` or `kind: dsbm`).
+/// Which solver, and its parameters (`kind: dsb`, `dsbm`, `ot_cfm`, `sb_cfm` or `sf2m`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MethodConfig {
@@ -14,6 +15,12 @@ pub enum MethodConfig {
     Dsb(DsbConfig),
     /// Diffusion Schrödinger Bridge Matching (IMF; DSBM-IPF or DSBM-IMF by first coupling).
     Dsbm(DsbmConfig),
+    /// OT-CFM: flow matching on minibatch exact-OT pairs, sampled by an ODE.
+    OtCfm(OtCfmConfig),
+    /// SB-CFM: the Brownian bridge's probability flow on minibatch entropic-OT pairs (ODE).
+    SbCfm(SbCfmConfig),
+    /// [SF]2M: the Brownian bridge's drift on minibatch entropic-OT pairs (SDE).
+    Sf2m(SbCfmConfig),
 }
 
 impl MethodConfig {
@@ -30,6 +37,9 @@ impl MethodConfig {
         Ok(match self {
             Self::Dsb(c) => Box::new(Dsb::new(c, sigma)?),
             Self::Dsbm(c) => Box::new(Dsbm::new(c, sigma)?),
+            Self::OtCfm(c) => Box::new(Cfm::ot_cfm(c, sigma)?),
+            Self::SbCfm(c) => Box::new(Cfm::sb_cfm(c, sigma, false)?),
+            Self::Sf2m(c) => Box::new(Cfm::sb_cfm(c, sigma, true)?),
         })
     }
 }

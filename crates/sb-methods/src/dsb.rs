@@ -248,15 +248,15 @@ impl BridgeSolver for Dsb {
         _direction: Direction,
         rows: &[usize],
         _rng: &mut SbRng,
-    ) -> Batch {
+    ) -> Result<Batch> {
         let TrainingSet::Regression { x, t, target } = set else {
             unreachable!("DSB builds regression sets");
         };
-        Batch {
+        Ok(Batch {
             x: x.select(Axis(0), rows),
             t: Array2::from_shape_fn((rows.len(), 1), |(i, _)| t[rows[i]]),
             target: target.select(Axis(0), rows),
-        }
+        })
     }
 }
 

@@ -261,7 +261,7 @@ impl BridgeSolver for Dsbm {
         direction: Direction,
         rows: &[usize],
         rng: &mut SbRng,
-    ) -> Batch {
+    ) -> Result<Batch> {
         let TrainingSet::Pairs { x0, x1 } = set else {
             unreachable!("DSBM builds pair sets");
         };
@@ -281,11 +281,11 @@ impl BridgeSolver for Dsbm {
             x.row_mut(i).assign(&xt);
             t_col[[i, 0]] = t as f32;
         }
-        Batch {
+        Ok(Batch {
             x,
             t: t_col,
             target,
-        }
+        })
     }
 }
 

@@ -33,6 +33,7 @@
 //! All randomness (noise, batches, initial weights) comes from one seeded [`sb_data::SbRng`]:
 //! the same seed gives the same numbers.
 
+pub mod cfm;
 mod config;
 mod direction;
 pub mod dsb;

@@ -107,14 +107,17 @@ pub trait BridgeSolver: Send + Sync {
 
     /// Builds the regression batch of the given `rows` of `set` for training `direction`
     /// (the trainer chooses the rows: every row once per epoch, in random order; DSBM draws
-    /// each pair's bridge time and noise here).
+    /// each pair's bridge time and noise here; the minibatch-OT methods couple the rows).
+    ///
+    /// # Errors
+    /// A coupling that cannot be computed.
     fn batch(
         &self,
         set: &TrainingSet,
         direction: Direction,
         rows: &[usize],
         rng: &mut SbRng,
-    ) -> Batch;
+    ) -> Result<Batch>;
 }
 
 /// The reference process of a solver in one direction, as a [`Drift`].

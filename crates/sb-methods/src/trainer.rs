@@ -423,7 +423,7 @@ impl Trainer {
                 .as_mut()
                 .expect("filled at step 0")
                 .take(cfg.batch_size, rng);
-            let batch = self.solver.batch(set, direction, &rows, rng);
+            let batch = self.solver.batch(set, direction, &rows, rng)?;
             let x = to_tensor(&batch.x, &self.device)?;
             let t = to_tensor(&batch.t, &self.device)?;
             let target = to_tensor(&batch.target, &self.device)?;

@@ -4,6 +4,7 @@
 use candle_core::Device;
 use ndarray::{Array1, Array2, Axis};
 use sb_data::{Distribution, MatrixSpec, SbRng, VectorSpec};
+use sb_methods::cfm::{OtCfmConfig, SbCfmConfig};
 use sb_methods::dsb::DsbConfig;
 use sb_methods::dsbm::{Coupling, DsbmConfig};
 use sb_methods::net::NetConfig;
@@ -39,18 +40,24 @@ fn moments(x: &Array2<f32>) -> (Array1<f64>, Array1<f64>) {
 }
 
 fn check_solver(method: MethodConfig) {
+    check_solver_with(method, 8);
+}
+
+/// The test body with `passes` passes (the minibatch-OT methods' passes do not build on each
+/// other: two train both directions).
+fn check_solver_with(method: MethodConfig, passes: usize) {
     let (mu0, var0) = ([-0.5], [0.5]);
     let (mu1, var1) = ([0.5], [1.5]);
     let pi0 = gaussian(mu0, var0).load().unwrap();
     let pi1 = gaussian(mu1, var1).load().unwrap();
     let solver = method.build(1.0).unwrap();
-    let name = solver.name(8);
+    let name = solver.name(passes);
     let net = NetConfig {
         hidden: vec![64, 64],
         ..NetConfig::default()
     };
     let train = TrainConfig {
-        passes: 8,
+        passes,
         steps_per_pass: 600,
         batch_size: 512,
         lr: 2e-3,
@@ -103,4 +110,19 @@ fn dsbm_imf_transports_gaussians() {
         first_coupling: Coupling::Independent,
         ..DsbmConfig::default()
     }));
+}
+
+#[test]
+fn ot_cfm_transports_gaussians() {
+    check_solver_with(MethodConfig::OtCfm(OtCfmConfig::default()), 2);
+}
+
+#[test]
+fn sb_cfm_transports_gaussians() {
+    check_solver_with(MethodConfig::SbCfm(SbCfmConfig::default()), 2);
+}
+
+#[test]
+fn sf2m_transports_gaussians() {
+    check_solver_with(MethodConfig::Sf2m(SbCfmConfig::default()), 2);
 }

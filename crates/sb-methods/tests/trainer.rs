@@ -242,7 +242,7 @@ impl sb_methods::BridgeSolver for CountingRefreshes {
         direction: Direction,
         rows: &[usize],
         rng: &mut SbRng,
-    ) -> sb_methods::solver::Batch {
+    ) -> sb_methods::Result<sb_methods::solver::Batch> {
         self.inner.batch(set, direction, rows, rng)
     }
 }
