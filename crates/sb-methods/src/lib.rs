@@ -39,6 +39,7 @@ mod direction;
 pub mod dsb;
 pub mod dsbm;
 mod error;
+pub mod lightsb;
 mod mlp;
 pub mod net;
 pub mod optim;
