@@ -105,6 +105,7 @@ pub fn sample(opts: &SampleOptions) -> Result<PathBuf> {
             MethodConfig::Dsbm(c) => c.num_steps = n,
             MethodConfig::OtCfm(c) => c.num_steps = n,
             MethodConfig::SbCfm(c) | MethodConfig::Sf2m(c) => c.num_steps = n,
+            MethodConfig::LightSb(c) => c.num_steps = n,
             MethodConfig::Dsb(c) if c.num_steps == n => {}
             MethodConfig::Dsb(c) => {
                 return Err(CliError::Input(format!(

@@ -9,6 +9,7 @@ use sb_data::{Distribution, MatrixSpec, VectorSpec};
 use sb_methods::cfm::{MinibatchCoupling, OtCfmConfig, SbCfmConfig};
 use sb_methods::dsb::{DsbConfig, DsbReference};
 use sb_methods::dsbm::{Coupling, DsbmConfig};
+use sb_methods::lightsb::{Covariance, LightSbConfig};
 use sb_methods::net::{Activation, NetConfig, TimeInput};
 use sb_methods::{Direction, MethodConfig, TrainConfig};
 
@@ -102,7 +103,33 @@ fn method() -> impl Strategy<Value = MethodConfig> {
                 }
             }
         ),
+        lightsb(),
     ]
+}
+
+fn lightsb() -> impl Strategy<Value = MethodConfig> {
+    (
+        1usize..8,
+        any::<bool>(),
+        1usize..5000,
+        1e-4f64..0.1,
+        1usize..1024,
+        1usize..50,
+    )
+        .prop_map(|(components, full, steps, lr, batch_size, num_steps)| {
+            MethodConfig::LightSb(LightSbConfig {
+                components,
+                covariance: if full {
+                    Covariance::Full
+                } else {
+                    Covariance::Diagonal
+                },
+                steps,
+                lr,
+                batch_size,
+                num_steps,
+            })
+        })
 }
 
 fn couplings() -> [MinibatchCoupling; 3] {

@@ -5,9 +5,10 @@ use serde::{Deserialize, Serialize};
 use crate::cfm::{Cfm, OtCfmConfig, SbCfmConfig};
 use crate::dsb::{Dsb, DsbConfig};
 use crate::dsbm::{Dsbm, DsbmConfig};
+use crate::lightsb::{LightSb, LightSbConfig};
 use crate::{BridgeSolver, MethodError, Result};
 
-/// Which solver, and its parameters (`kind: dsb`, `dsbm`, `ot_cfm`, `sb_cfm` or `sf2m`).
+/// Which solver, and its parameters (`kind: dsb`, `dsbm`, `ot_cfm`, `sb_cfm`, `sf2m` or `lightsb`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MethodConfig {
@@ -21,6 +22,9 @@ pub enum MethodConfig {
     SbCfm(SbCfmConfig),
     /// [SF]2M: the Brownian bridge's drift on minibatch entropic-OT pairs (SDE).
     Sf2m(SbCfmConfig),
+    /// LightSB: a Gaussian-mixture potential fitted without simulation or networks.
+    #[serde(rename = "lightsb")]
+    LightSb(LightSbConfig),
 }
 
 impl MethodConfig {
@@ -40,6 +44,7 @@ impl MethodConfig {
             Self::OtCfm(c) => Box::new(Cfm::ot_cfm(c, sigma)?),
             Self::SbCfm(c) => Box::new(Cfm::sb_cfm(c, sigma, false)?),
             Self::Sf2m(c) => Box::new(Cfm::sb_cfm(c, sigma, true)?),
+            Self::LightSb(c) => Box::new(LightSb::new(c, sigma)?),
         })
     }
 }

@@ -19,7 +19,11 @@ use ndarray::{s, Array1, Array2, Array3, ArrayView1, ArrayView2, Axis};
 use sb_data::SbRng;
 use serde::{Deserialize, Serialize};
 
-use crate::{MethodError, Result};
+use candle_core::Tensor;
+
+use crate::sampler::Step;
+use crate::solver::{Batch, BridgeSolver, ExactSampler, PassContext, TrainingSet};
+use crate::{Direction, MethodError, Result};
 
 fn default_components() -> usize {
     1
@@ -32,6 +36,9 @@ fn default_lr() -> f64 {
 }
 fn default_batch() -> usize {
     512
+}
+fn default_num_steps() -> usize {
+    20
 }
 
 /// The covariance family of the mixture components.
@@ -64,6 +71,10 @@ pub struct LightSbConfig {
     /// Points of each end per step. Defaults to 512.
     #[serde(default = "default_batch")]
     pub batch_size: usize,
+    /// Time points of a sampled trajectory (exact Brownian-bridge states, N + 1 of them).
+    /// Defaults to 20.
+    #[serde(default = "default_num_steps")]
+    pub num_steps: usize,
 }
 
 impl Default for LightSbConfig {
@@ -74,6 +85,7 @@ impl Default for LightSbConfig {
             steps: default_steps(),
             lr: default_lr(),
             batch_size: default_batch(),
+            num_steps: default_num_steps(),
         }
     }
 }
@@ -88,6 +100,7 @@ impl LightSbConfig {
             ("components", self.components),
             ("steps", self.steps),
             ("batch_size", self.batch_size),
+            ("num_steps", self.num_steps),
         ] {
             if v == 0 {
                 return Err(MethodError::Config(format!(
@@ -104,6 +117,9 @@ impl LightSbConfig {
         Ok(())
     }
 }
+
+/// The loss and its gradients with respect to `(ln α, r, L)`.
+type LossAndGradients = (f64, Array1<f64>, Array2<f64>, Array3<f64>);
 
 /// A fitted (or set) LightSB plan from one end to the other.
 #[derive(Clone, Debug, PartialEq)]
@@ -248,7 +264,7 @@ impl LightSbPlan {
         x: ArrayView2<'_, f64>,
         y: ArrayView2<'_, f64>,
         covariance: Covariance,
-    ) -> Result<(f64, Array1<f64>, Array2<f64>, Array3<f64>)> {
+    ) -> Result<LossAndGradients> {
         let (k_count, d) = self.r.dim();
         let eps = self.epsilon;
         let (bx, by) = (x.nrows() as f64, y.nrows() as f64);
@@ -353,16 +369,48 @@ pub struct FitReport {
 /// Fits the plan from `source` to `target` by Adam on the LightSB objective, drawing a
 /// batch of each end from the given point sets every step (with replacement).
 ///
-/// Initialisation as in the authors' code: `r_k` at random target points, `S_k = I`, equal
-/// weights.
-///
 /// # Errors
-/// An invalid configuration, empty or mismatched point sets, σ ≤ 0, or a non-finite loss.
+/// As [`fit_with`].
 pub fn fit(
     config: &LightSbConfig,
     sigma: f64,
     source: ArrayView2<'_, f64>,
     target: ArrayView2<'_, f64>,
+    rng: &mut SbRng,
+) -> Result<(LightSbPlan, FitReport)> {
+    if source.nrows() == 0 || target.nrows() == 0 {
+        return Err(MethodError::Config(
+            "LightSB needs two non-empty point sets".into(),
+        ));
+    }
+    fit_with(
+        config,
+        sigma,
+        |n: usize, rng: &mut SbRng| pick_rows(source, n, rng),
+        |n: usize, rng: &mut SbRng| pick_rows(target, n, rng),
+        rng,
+    )
+}
+
+/// `n` rows of `set` drawn with replacement.
+fn pick_rows(set: ArrayView2<'_, f64>, n: usize, rng: &mut SbRng) -> Array2<f64> {
+    let rows: Vec<usize> = (0..n).map(|_| rng.below(set.nrows())).collect();
+    set.select(Axis(0), &rows)
+}
+
+/// Fits the plan from the distribution `source` samples to the one `target` samples by Adam
+/// on the LightSB objective, with a fresh batch of each end every step.
+///
+/// Initialisation as in the authors' code: `r_k` at random target points, `S_k = I`, equal
+/// weights.
+///
+/// # Errors
+/// An invalid configuration, empty or mismatched point sets, σ ≤ 0, or a non-finite loss.
+pub fn fit_with(
+    config: &LightSbConfig,
+    sigma: f64,
+    mut source: impl FnMut(usize, &mut SbRng) -> Array2<f64>,
+    mut target: impl FnMut(usize, &mut SbRng) -> Array2<f64>,
     rng: &mut SbRng,
 ) -> Result<(LightSbPlan, FitReport)> {
     config.validate()?;
@@ -371,14 +419,8 @@ pub fn fit(
             "sigma must be > 0 for LightSB, got {sigma}"
         )));
     }
-    let d = source.ncols();
-    if source.nrows() == 0 || target.nrows() == 0 || target.ncols() != d {
-        return Err(MethodError::Config(format!(
-            "LightSB needs two non-empty point sets of one dimension, got {:?} and {:?}",
-            source.dim(),
-            target.dim()
-        )));
-    }
+    let init = target(config.components, rng);
+    let d = init.ncols();
     let k_count = config.components;
     let mut plan = LightSbPlan {
         epsilon: sigma * sigma,
@@ -386,11 +428,7 @@ pub fn fit(
         r: Array2::from_shape_fn((k_count, d), |_| 0.0),
         l: Array3::from_shape_fn((k_count, d, d), |(_, i, j)| f64::from(u8::from(i == j))),
     };
-    for k in 0..k_count {
-        plan.r
-            .row_mut(k)
-            .assign(&target.row(rng.below(target.nrows())));
-    }
+    plan.r.assign(&init);
     let (mut ma, mut mr, mut ml) = (
         Moments::new(k_count),
         Moments::new(k_count * d),
@@ -398,13 +436,17 @@ pub fn fit(
     );
     let mut final_loss = f64::NAN;
     for step in 0..config.steps {
-        let xi: Vec<usize> = (0..config.batch_size)
-            .map(|_| rng.below(source.nrows()))
-            .collect();
-        let yi: Vec<usize> = (0..config.batch_size)
-            .map(|_| rng.below(target.nrows()))
-            .collect();
-        let (x, y) = (source.select(Axis(0), &xi), target.select(Axis(0), &yi));
+        let (x, y) = (
+            source(config.batch_size, rng),
+            target(config.batch_size, rng),
+        );
+        if x.ncols() != d || y.ncols() != d {
+            return Err(MethodError::Config(format!(
+                "LightSB: the two ends have dimensions {} and {}",
+                x.ncols(),
+                y.ncols()
+            )));
+        }
         let (loss, ga, gr, gl) = plan.loss_and_gradients(x.view(), y.view(), config.covariance)?;
         if !loss.is_finite() {
             return Err(MethodError::Config(format!(
@@ -442,6 +484,244 @@ pub fn bridge_at(
         |o, z| *o += std * z,
     );
     out
+}
+
+/// LightSB as a solver of the runner (`kind: lightsb`): it fits a forward plan (π0 → π1) and
+/// a backward plan (π1 → π0) in [`BridgeSolver::fit_exact`] and trains no networks.
+#[derive(Clone, Debug)]
+pub struct LightSb {
+    config: LightSbConfig,
+    sigma: f64,
+}
+
+impl LightSb {
+    /// The solver for a reference `dX = σ dW`.
+    ///
+    /// # Errors
+    /// An invalid configuration or σ ≤ 0.
+    pub fn new(config: &LightSbConfig, sigma: f64) -> Result<Self> {
+        config.validate()?;
+        if !(sigma > 0.0 && sigma.is_finite()) {
+            return Err(MethodError::Config(format!(
+                "sigma must be > 0 for LightSB, got {sigma}"
+            )));
+        }
+        Ok(Self {
+            config: config.clone(),
+            sigma,
+        })
+    }
+}
+
+/// The two fitted plans of a LightSB bridge.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LightSbBridge {
+    /// `π(x1 | x0)`.
+    pub forward: LightSbPlan,
+    /// `π(x0 | x1)`.
+    pub backward: LightSbPlan,
+    /// The reference's σ.
+    pub sigma: f64,
+}
+
+/// The file a LightSB bridge is saved to, in a model directory.
+pub const LIGHTSB_FILE: &str = "lightsb.json";
+
+#[derive(Serialize, Deserialize)]
+struct SavedPlan {
+    epsilon: f64,
+    log_alpha: Vec<f64>,
+    r: Vec<Vec<f64>>,
+    l: Vec<Vec<Vec<f64>>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedBridge {
+    sigma: f64,
+    forward: SavedPlan,
+    backward: SavedPlan,
+}
+
+impl SavedPlan {
+    fn of(p: &LightSbPlan) -> Self {
+        Self {
+            epsilon: p.epsilon,
+            log_alpha: p.log_alpha.to_vec(),
+            r: p.r.rows().into_iter().map(|r| r.to_vec()).collect(),
+            l: p.l
+                .outer_iter()
+                .map(|m| m.rows().into_iter().map(|r| r.to_vec()).collect())
+                .collect(),
+        }
+    }
+
+    fn plan(self) -> Result<LightSbPlan> {
+        let k = self.log_alpha.len();
+        let d = self.r.first().map_or(0, Vec::len);
+        let bad = || MethodError::Config(format!("{LIGHTSB_FILE}: arrays of inconsistent sizes"));
+        let r = Array2::from_shape_vec((k, d), self.r.concat()).map_err(|_| bad())?;
+        let flat: Vec<f64> = self.l.into_iter().flatten().flatten().collect();
+        let l = Array3::from_shape_vec((k, d, d), flat).map_err(|_| bad())?;
+        Ok(LightSbPlan {
+            epsilon: self.epsilon,
+            log_alpha: Array1::from(self.log_alpha),
+            r,
+            l,
+        })
+    }
+}
+
+impl LightSbBridge {
+    /// Reads a bridge written by [`ExactSampler::save`].
+    ///
+    /// # Errors
+    /// An unreadable or malformed file.
+    pub fn load(dir: &std::path::Path) -> Result<Self> {
+        let path = dir.join(LIGHTSB_FILE);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| MethodError::Config(format!("cannot read {}: {e}", path.display())))?;
+        let saved: SavedBridge = serde_json::from_str(&text)
+            .map_err(|e| MethodError::Config(format!("{}: {e}", path.display())))?;
+        Ok(Self {
+            sigma: saved.sigma,
+            forward: saved.forward.plan()?,
+            backward: saved.backward.plan()?,
+        })
+    }
+}
+
+impl ExactSampler for LightSbBridge {
+    fn sigma(&self) -> f64 {
+        self.sigma
+    }
+
+    fn end(
+        &self,
+        direction: Direction,
+        start: ArrayView2<'_, f64>,
+        rng: &mut SbRng,
+    ) -> Array2<f64> {
+        match direction {
+            Direction::Forward => self.forward.sample(start, rng),
+            Direction::Backward => self.backward.sample(start, rng),
+        }
+    }
+
+    fn save(&self, dir: &std::path::Path) -> Result<()> {
+        let saved = SavedBridge {
+            sigma: self.sigma,
+            forward: SavedPlan::of(&self.forward),
+            backward: SavedPlan::of(&self.backward),
+        };
+        let path = dir.join(LIGHTSB_FILE);
+        let text = serde_json::to_string(&saved).expect("plain numbers serialise");
+        std::fs::write(&path, text)
+            .map_err(|e| MethodError::Config(format!("cannot write {}: {e}", path.display())))
+    }
+}
+
+impl BridgeSolver for LightSb {
+    fn name(&self, _passes: usize) -> String {
+        "LightSB".into()
+    }
+
+    fn params(&self) -> Vec<(String, String)> {
+        let c = &self.config;
+        vec![
+            ("components".into(), c.components.to_string()),
+            (
+                "covariance".into(),
+                match c.covariance {
+                    Covariance::Full => "full".into(),
+                    Covariance::Diagonal => "diagonal".into(),
+                },
+            ),
+            ("fit_steps".into(), c.steps.to_string()),
+            ("fit_lr".into(), c.lr.to_string()),
+            ("fit_batch_size".into(), c.batch_size.to_string()),
+            ("num_steps".into(), c.num_steps.to_string()),
+        ]
+    }
+
+    fn first_direction(&self) -> Direction {
+        Direction::Forward
+    }
+
+    fn steps(&self, direction: Direction) -> Vec<Step> {
+        // The time grid of sampled trajectories: the states are exact bridge points.
+        let n = self.config.num_steps;
+        let dt = 1.0 / n as f64;
+        (0..n)
+            .map(|j| Step {
+                t: match direction {
+                    Direction::Forward => j as f64 * dt,
+                    Direction::Backward => 1.0 - j as f64 * dt,
+                },
+                drift_scale: dt,
+                noise_std: self.sigma * dt.sqrt(),
+                index: match direction {
+                    Direction::Forward => j,
+                    Direction::Backward => n - 1 - j,
+                },
+            })
+            .collect()
+    }
+
+    fn reference_drift(&self, _direction: Direction, x: &Tensor, _step: &Step) -> Result<Tensor> {
+        Ok(x.zeros_like()?)
+    }
+
+    fn training_set(&self, _ctx: &PassContext<'_>, _rng: &mut SbRng) -> Result<TrainingSet> {
+        Err(MethodError::Config(
+            "LightSB is fitted without passes (BridgeSolver::fit_exact)".into(),
+        ))
+    }
+
+    fn batch(
+        &self,
+        _set: &TrainingSet,
+        _direction: Direction,
+        _rows: &[usize],
+        _rng: &mut SbRng,
+    ) -> Result<Batch> {
+        Err(MethodError::Config(
+            "LightSB is fitted without passes (BridgeSolver::fit_exact)".into(),
+        ))
+    }
+
+    fn fit_exact(
+        &self,
+        pi0: &sb_data::Source,
+        pi1: &sb_data::Source,
+        rng: &mut SbRng,
+    ) -> Option<Result<Box<dyn ExactSampler>>> {
+        let mut fitted = || -> Result<Box<dyn ExactSampler>> {
+            let (forward, _) = fit_with(
+                &self.config,
+                self.sigma,
+                |n: usize, rng: &mut SbRng| pi0.sample(n, rng),
+                |n: usize, rng: &mut SbRng| pi1.sample(n, rng),
+                rng,
+            )?;
+            let (backward, _) = fit_with(
+                &self.config,
+                self.sigma,
+                |n: usize, rng: &mut SbRng| pi1.sample(n, rng),
+                |n: usize, rng: &mut SbRng| pi0.sample(n, rng),
+                rng,
+            )?;
+            Ok(Box::new(LightSbBridge {
+                forward,
+                backward,
+                sigma: self.sigma,
+            }))
+        };
+        Some(fitted())
+    }
+
+    fn load_exact(&self, dir: &std::path::Path) -> Option<Result<Box<dyn ExactSampler>>> {
+        Some(LightSbBridge::load(dir).map(|b| Box::new(b) as Box<dyn ExactSampler>))
+    }
 }
 
 #[cfg(test)]

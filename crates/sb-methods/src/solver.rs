@@ -118,6 +118,49 @@ pub trait BridgeSolver: Send + Sync {
         rows: &[usize],
         rng: &mut SbRng,
     ) -> Result<Batch>;
+
+    /// Solvers fitted without drift networks or passes (LightSB) fit here and return an
+    /// exact sampler of their plan; the trainer then runs no passes. Others return `None`.
+    ///
+    /// # Errors
+    /// Inside the option: the fit failed.
+    fn fit_exact(
+        &self,
+        _pi0: &sb_data::Source,
+        _pi1: &sb_data::Source,
+        _rng: &mut SbRng,
+    ) -> Option<Result<Box<dyn ExactSampler>>> {
+        None
+    }
+
+    /// Reads back what [`ExactSampler::save`] wrote in `dir`, for solvers that have one.
+    ///
+    /// # Errors
+    /// Inside the option: an unreadable file.
+    fn load_exact(&self, _dir: &std::path::Path) -> Option<Result<Box<dyn ExactSampler>>> {
+        None
+    }
+}
+
+/// A bridge known through its plan: the other end is drawn exactly given a start, and the
+/// path between them is the Brownian bridge of the reference.
+pub trait ExactSampler: Send + Sync {
+    /// The reference's σ.
+    fn sigma(&self) -> f64;
+
+    /// Draws the other end for each row of `start` (π0 points when `direction` is forward).
+    fn end(
+        &self,
+        direction: Direction,
+        start: ndarray::ArrayView2<'_, f64>,
+        rng: &mut SbRng,
+    ) -> Array2<f64>;
+
+    /// Writes the fitted parameters into `dir`.
+    ///
+    /// # Errors
+    /// A file cannot be written.
+    fn save(&self, dir: &std::path::Path) -> Result<()>;
 }
 
 /// The reference process of a solver in one direction, as a [`Drift`].

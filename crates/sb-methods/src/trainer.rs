@@ -9,7 +9,7 @@ use sb_data::{SbRng, Source};
 use crate::net::{DriftNet, NetConfig};
 use crate::optim::{clip_grad_norm, Adam, Ema};
 use crate::sampler::{simulate, time_column, Drift, Simulation, Step};
-use crate::solver::{Epochs, PassContext, Reference};
+use crate::solver::{Epochs, ExactSampler, PassContext, Reference};
 use crate::tensor::{to_f32, to_tensor};
 use crate::{BridgeSolver, Direction, MethodError, Result, TrainConfig};
 
@@ -265,6 +265,17 @@ impl Trainer {
                 pi1.dim()
             )));
         }
+        // A solver fitted without networks (LightSB) runs no passes.
+        if let Some(fitted) = self.solver.fit_exact(pi0, pi1, rng) {
+            return Ok(TrainedBridge {
+                exact: Some(fitted?),
+                solver: self.solver,
+                forward: None,
+                backward: None,
+                passes: 0,
+                device: self.device,
+            });
+        }
         let cfg = &self.config;
         let solver = self.solver.as_ref();
         let restore = |saved: Option<SavedModel>| -> Result<Option<Model>> {
@@ -354,6 +365,7 @@ impl Trainer {
             solver: self.solver,
             forward,
             backward,
+            exact: None,
             passes: cfg.passes,
             device: self.device,
         })
@@ -455,13 +467,15 @@ impl Trainer {
     }
 }
 
-/// A trained bridge: the solver and its forward and backward drift networks.
+/// A trained bridge: the solver and its forward and backward drift networks, or the exact
+/// sampler of a solver fitted without networks.
 ///
 /// A direction that was never trained runs the reference process.
 pub struct TrainedBridge {
     solver: Box<dyn BridgeSolver>,
     forward: Option<Model>,
     backward: Option<Model>,
+    exact: Option<Box<dyn ExactSampler>>,
     passes: usize,
     device: Device,
 }
@@ -537,6 +551,16 @@ impl TrainedBridge {
         rng: &mut SbRng,
         keep_trajectory: bool,
     ) -> Result<Simulation> {
+        if let Some(exact) = &self.exact {
+            return Ok(exact_simulation(
+                exact.as_ref(),
+                direction,
+                steps,
+                start,
+                rng,
+                keep_trajectory,
+            ));
+        }
         let reference = Reference {
             solver: self.solver.as_ref(),
             direction,
@@ -562,6 +586,9 @@ impl TrainedBridge {
     /// # Errors
     /// A file cannot be written.
     pub fn save(&self, dir: &Path) -> Result<()> {
+        if let Some(exact) = &self.exact {
+            return exact.save(dir);
+        }
         for d in [Direction::Forward, Direction::Backward] {
             if let Some(m) = self.model(d) {
                 m.net
@@ -597,12 +624,68 @@ impl TrainedBridge {
                 ema: None,
             }))
         };
+        if let Some(exact) = solver.load_exact(dir) {
+            return Ok(Self {
+                exact: Some(exact?),
+                forward: None,
+                backward: None,
+                solver,
+                passes,
+                device,
+            });
+        }
         Ok(Self {
             forward: load(Direction::Forward)?,
             backward: load(Direction::Backward)?,
+            exact: None,
             solver,
             passes,
             device,
         })
+    }
+}
+
+/// A simulation along `steps` of a bridge known through its plan: the other end is drawn
+/// first, then each state is the reference's Brownian bridge between the last state and that
+/// end, `X_t' | X_t, X_end ~ N(X_t + (t'−t)/(T−t) (X_end − X_t), σ² (t'−t)(T−t')/(T−t))` in
+/// the direction's own clock (T the end). States are exact samples of the bridge at the
+/// step times (a shortened last step stops at its own time).
+fn exact_simulation(
+    exact: &dyn ExactSampler,
+    direction: Direction,
+    steps: &[Step],
+    start: &Array2<f32>,
+    rng: &mut SbRng,
+    keep_trajectory: bool,
+) -> Simulation {
+    let sigma = exact.sigma();
+    let mut x = start.mapv(f64::from);
+    let end = exact.end(direction, x.view(), rng);
+    // Elapsed time along the direction of travel.
+    let mut s = 0.0f64;
+    let mut states = vec![start.clone()];
+    for step in steps {
+        let next = (s + step.drift_scale).min(1.0);
+        let left = 1.0 - s;
+        let w = if left > 0.0 { (next - s) / left } else { 1.0 };
+        let var = if left > 0.0 {
+            sigma * sigma * (next - s) * (1.0 - next) / left
+        } else {
+            0.0
+        };
+        let std = var.max(0.0).sqrt();
+        let z = Array2::from_shape_vec(x.dim(), rng.normal_f64(x.len())).expect("sizes agree");
+        x = &x + &((&end - &x) * w) + &(z * std);
+        s = next;
+        if keep_trajectory {
+            states.push(to_f32(&x));
+        }
+    }
+    if !keep_trajectory {
+        states.push(to_f32(&x));
+    }
+    Simulation {
+        states,
+        displacements: Vec::new(),
     }
 }

@@ -7,6 +7,7 @@ use sb_data::{Distribution, MatrixSpec, SbRng, VectorSpec};
 use sb_methods::cfm::{OtCfmConfig, SbCfmConfig};
 use sb_methods::dsb::DsbConfig;
 use sb_methods::dsbm::{Coupling, DsbmConfig};
+use sb_methods::lightsb::LightSbConfig;
 use sb_methods::net::NetConfig;
 use sb_methods::tensor::to_f32;
 use sb_methods::{Direction, MethodConfig, TrainConfig, Trainer};
@@ -125,4 +126,10 @@ fn sb_cfm_transports_gaussians() {
 #[test]
 fn sf2m_transports_gaussians() {
     check_solver_with(MethodConfig::Sf2m(SbCfmConfig::default()), 2);
+}
+
+#[test]
+fn lightsb_transports_gaussians() {
+    // Fitted without passes: the trainer's pass settings do not apply.
+    check_solver_with(MethodConfig::LightSb(LightSbConfig::default()), 2);
 }
