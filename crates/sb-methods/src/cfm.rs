@@ -25,7 +25,7 @@ use sb_data::SbRng;
 use sb_eval::{emd, sinkhorn, EmdOptions, SinkhornOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::sampler::Step;
+use crate::sampler::{uniform_steps, Step};
 use crate::solver::{Batch, BridgeSolver, PassContext, TrainingSet};
 use crate::{Direction, MethodError, Result};
 
@@ -320,29 +320,13 @@ impl BridgeSolver for Cfm {
     }
 
     fn steps(&self, direction: Direction) -> Vec<Step> {
-        let n = self.num_steps;
-        let dt = 1.0 / n as f64;
-        let noise_std = if self.path == Path::BridgeDrift {
-            self.sigma * dt.sqrt()
+        // [SF]2M samples the SDE; OT-CFM and SB-CFM an ODE.
+        let noise = if self.path == Path::BridgeDrift {
+            self.sigma
         } else {
             0.0
         };
-        (0..n)
-            .map(|j| match direction {
-                Direction::Forward => Step {
-                    t: j as f64 * dt,
-                    drift_scale: dt,
-                    noise_std,
-                    index: j,
-                },
-                Direction::Backward => Step {
-                    t: 1.0 - j as f64 * dt,
-                    drift_scale: dt,
-                    noise_std,
-                    index: n - 1 - j,
-                },
-            })
-            .collect()
+        uniform_steps(self.num_steps, direction, noise)
     }
 
     fn reference_drift(&self, _direction: Direction, x: &Tensor, _step: &Step) -> Result<Tensor> {

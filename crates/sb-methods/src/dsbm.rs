@@ -19,7 +19,7 @@ use ndarray::{Array2, ArrayView1};
 use sb_data::SbRng;
 use serde::{Deserialize, Serialize};
 
-use crate::sampler::{simulate, Step};
+use crate::sampler::{simulate, uniform_steps, Step};
 use crate::solver::{Batch, BridgeSolver, PassContext, TrainingSet};
 use crate::{Direction, MethodError, Result};
 
@@ -187,24 +187,7 @@ impl BridgeSolver for Dsbm {
     }
 
     fn steps(&self, direction: Direction) -> Vec<Step> {
-        let n = self.num_steps;
-        let dt = 1.0 / n as f64;
-        (0..n)
-            .map(|j| match direction {
-                Direction::Forward => Step {
-                    t: j as f64 * dt,
-                    drift_scale: dt,
-                    noise_std: self.sigma * dt.sqrt(),
-                    index: j,
-                },
-                Direction::Backward => Step {
-                    t: 1.0 - j as f64 * dt,
-                    drift_scale: dt,
-                    noise_std: self.sigma * dt.sqrt(),
-                    index: n - 1 - j,
-                },
-            })
-            .collect()
+        uniform_steps(self.num_steps, direction, self.sigma)
     }
 
     fn reference_drift(&self, _direction: Direction, x: &Tensor, _step: &Step) -> Result<Tensor> {

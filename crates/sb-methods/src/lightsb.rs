@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use candle_core::Tensor;
 
-use crate::sampler::Step;
+use crate::sampler::{uniform_steps, Step};
 use crate::solver::{Batch, BridgeSolver, ExactSampler, PassContext, TrainingSet};
 use crate::{Direction, MethodError, Result};
 
@@ -649,22 +649,7 @@ impl BridgeSolver for LightSb {
 
     fn steps(&self, direction: Direction) -> Vec<Step> {
         // The time grid of sampled trajectories: the states are exact bridge points.
-        let n = self.config.num_steps;
-        let dt = 1.0 / n as f64;
-        (0..n)
-            .map(|j| Step {
-                t: match direction {
-                    Direction::Forward => j as f64 * dt,
-                    Direction::Backward => 1.0 - j as f64 * dt,
-                },
-                drift_scale: dt,
-                noise_std: self.sigma * dt.sqrt(),
-                index: match direction {
-                    Direction::Forward => j,
-                    Direction::Backward => n - 1 - j,
-                },
-            })
-            .collect()
+        uniform_steps(self.config.num_steps, direction, self.sigma)
     }
 
     fn reference_drift(&self, _direction: Direction, x: &Tensor, _step: &Step) -> Result<Tensor> {

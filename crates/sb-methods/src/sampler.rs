@@ -148,6 +148,28 @@ pub fn steps_until(steps: &[Step], direction: Direction, t_stop: f64) -> Vec<Ste
     out
 }
 
+/// `n` uniform Euler–Maruyama steps of size `dt = 1/n` in `direction`, each with drift scale
+/// `dt` and noise `σ √dt` (σ = 0: an ODE), from t = 0 forward or from t = 1 backward.
+pub fn uniform_steps(n: usize, direction: Direction, sigma: f64) -> Vec<Step> {
+    let dt = 1.0 / n as f64;
+    (0..n)
+        .map(|j| match direction {
+            Direction::Forward => Step {
+                t: j as f64 * dt,
+                drift_scale: dt,
+                noise_std: sigma * dt.sqrt(),
+                index: j,
+            },
+            Direction::Backward => Step {
+                t: 1.0 - j as f64 * dt,
+                drift_scale: dt,
+                noise_std: sigma * dt.sqrt(),
+                index: n - 1 - j,
+            },
+        })
+        .collect()
+}
+
 /// A time column `(n, 1)` filled with `t`.
 ///
 /// # Errors
