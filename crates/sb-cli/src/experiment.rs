@@ -276,8 +276,20 @@ impl Experiment {
             file: file.to_path_buf(),
             message,
         };
+        if self.name.trim().is_empty() {
+            return Err(bad(
+                "name must not be empty (it names the run directory runs/<name>)".into(),
+            ));
+        }
         if self.seeds.is_empty() {
             return Err(bad("seeds must list at least one seed".into()));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(dup) = self.seeds.iter().find(|s| !seen.insert(**s)) {
+            return Err(bad(format!(
+                "seeds lists {dup} twice: the same seed gives the same numbers, so a repeat would \
+                 count one run as two in the mean ± interval"
+            )));
         }
         if self.problems.is_empty() {
             return Err(bad("problems must list at least one problem".into()));

@@ -207,7 +207,9 @@ fn entry() -> impl Strategy<Value = MethodEntry> {
 fn experiment() -> impl Strategy<Value = Experiment> {
     (
         "[a-z][a-z0-9-]{0,10}",
-        prop::collection::vec(any::<u64>(), 1..4),
+        // Distinct seeds (a repeated seed is refused).
+        prop::collection::btree_set(any::<u64>(), 1..4)
+            .prop_map(|s| s.into_iter().collect::<Vec<u64>>()),
         prop::collection::vec((distribution(), distribution(), 0.0f64..3.0), 1..3),
         prop::collection::vec(entry(), 1..3),
         (
