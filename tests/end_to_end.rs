@@ -119,6 +119,20 @@ fn run_directory_layout_and_sampling() {
     let moved = sb_data::read_points(&opts.out, None).unwrap();
     let start = sb_data::read_points(&from, None).unwrap();
     assert_eq!(moved.dim(), start.dim());
+    // CSV out writes CSV (the same points, to float32's printed precision); other names are refused.
+    let npy_out = opts.out.clone();
+    opts.out = tmp.path().join("moved.csv");
+    sample(&opts).expect("sampling to CSV");
+    let csv = sb_data::read_points(&opts.out, None).unwrap();
+    let npy = sb_data::read_points(&npy_out, None).unwrap();
+    assert!(
+        (&csv - &npy).iter().all(|d| d.abs() < 1e-6),
+        "CSV and npy differ"
+    );
+    opts.out = tmp.path().join("moved.txt");
+    let err = sample(&opts).unwrap_err().to_string();
+    assert!(err.contains("name a .npy (float32) or .csv file"), "{err}");
+    opts.out = npy_out;
 
     // DSB is tied to its training grid.
     opts.model = Some("gauss/DSB/seed3".into());

@@ -73,7 +73,7 @@ enum Command {
         /// The starting points (.npy, .npz or .csv; one row a point).
         #[arg(long)]
         from: PathBuf,
-        /// Where to write the transported points (.npy, float32).
+        /// Where to write the transported points (.npy as float32, or .csv).
         #[arg(long)]
         out: PathBuf,
         /// Euler–Maruyama steps [default: as trained].

@@ -21,7 +21,7 @@ pub struct SampleOptions {
     pub direction: Direction,
     /// The starting points (`.npy`, `.npz` or `.csv`).
     pub from: PathBuf,
-    /// Where to write the transported points (`.npy`, float32).
+    /// Where to write the transported points (`.npy` as float32, or `.csv`).
     pub out: PathBuf,
     /// Euler–Maruyama steps; defaults to the trained number.
     pub steps: Option<usize>,
@@ -89,6 +89,7 @@ fn choose_model(opts: &SampleOptions) -> Result<PathBuf> {
 /// # Errors
 /// No or several models, unreadable files, a dimension mismatch, or an invalid `--steps`.
 pub fn sample(opts: &SampleOptions) -> Result<PathBuf> {
+    let format = out_format(&opts.out)?;
     let dir = choose_model(opts)?;
     let spec_path = dir.join("model.yaml");
     let text = std::fs::read_to_string(&spec_path).map_err(|e| CliError::io(&spec_path, e))?;
@@ -137,6 +138,48 @@ pub fn sample(opts: &SampleOptions) -> Result<PathBuf> {
     let start = sb_methods::tensor::to_f32(&points);
     let mut rng = SbRng::stream(opts.seed, 2);
     let sim = bridge.sample(opts.direction, &start, &mut rng, false)?;
-    sb_data::write_points(&opts.out, sim.end().view())?;
+    match format {
+        OutFormat::Npy => sb_data::write_points(&opts.out, sim.end().view())?,
+        OutFormat::Csv => write_csv(&opts.out, sim.end())?,
+    }
     Ok(dir)
+}
+
+/// How `--out` is written, from its extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OutFormat {
+    Npy,
+    Csv,
+}
+
+fn out_format(path: &Path) -> Result<OutFormat> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "npy" => Ok(OutFormat::Npy),
+        "csv" => Ok(OutFormat::Csv),
+        _ => Err(CliError::Input(format!(
+            "--out {}: name a .npy (float32) or .csv file",
+            path.display()
+        ))),
+    }
+}
+
+/// Writes points as CSV (header x0, x1, …; one row a point), through a temporary file so
+/// an interrupted write leaves no partial file.
+fn write_csv(path: &Path, points: &ndarray::Array2<f32>) -> Result<()> {
+    let mut text = (0..points.ncols())
+        .map(|j| format!("x{j}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    text.push('\n');
+    for row in points.rows() {
+        let line: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+        text.push_str(&line.join(","));
+        text.push('\n');
+    }
+    crate::run::write_atomic(path, text.as_bytes())
 }
