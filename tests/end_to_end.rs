@@ -190,6 +190,7 @@ fn bad_experiment_files_name_file_and_key() {
         ("held_out_at_the_edge", TINY.replace("    pi0: {kind: gaussian, dim: 2, mean: -1.0, cov: 0.5}\n    pi1: {kind: gaussian, dim: 2, mean: 1.0, cov: 1.0}", "    leave_one_out: {course: {kind: differentiation, cells_per_time: 10}, held_out: [5]}")),
         ("held_out_not_observed", TINY.replace("    pi0: {kind: gaussian, dim: 2, mean: -1.0, cov: 0.5}\n    pi1: {kind: gaussian, dim: 2, mean: 1.0, cov: 1.0}", "    leave_one_out: {course: {kind: differentiation, cells_per_time: 10}, held_out: [1.5]}")),
         ("course_absent", TINY.replace("    pi0: {kind: gaussian, dim: 2, mean: -1.0, cov: 0.5}\n    pi1: {kind: gaussian, dim: 2, mean: 1.0, cov: 1.0}", "    leave_one_out: {course: {kind: file, data: /nonexistent/eb/data.npy, labels: /nonexistent/eb/sample_labels.npy}, held_out: [2]}")),
+        ("empty_eval_metrics", TINY.replace("metrics: [w2, w1, mmd]", "metrics: []")),
         ("duplicate_seeds", TINY.replace("seeds: [3]", "seeds: [3, 3]")),
         ("empty_name", TINY.replace("name: tiny", "name: \"\"")),
         ("bad_rotation", TINY.replace("{kind: gaussian, dim: 2, mean: 1.0, cov: 1.0}", "{kind: gaussian, dim: 2, cov: {rotation_seed: 1, scale_min: 2.0, scale_max: 0.5}}")),

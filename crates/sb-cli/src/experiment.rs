@@ -365,9 +365,14 @@ impl Experiment {
     fn validate_setting(&self, i: usize, p: &Problem) -> std::result::Result<(), String> {
         let metrics = self.metrics_for(p);
         if metrics.is_empty() {
-            return Err(format!(
-                "problems[{i}].metrics must list at least one metric"
-            ));
+            // Name the key the empty list came from: the problem's own, or eval's default.
+            return Err(if p.metrics.is_some() {
+                format!("problems[{i}].metrics must list at least one metric")
+            } else {
+                format!(
+                    "eval.metrics must list at least one metric (problems[{i}] has no metrics of its own)"
+                )
+            });
         }
         match (&p.pi0, &p.pi1, &p.leave_one_out) {
             (Some(pi0), Some(pi1), None) => {
