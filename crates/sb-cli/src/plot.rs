@@ -196,10 +196,12 @@ pub fn samples_figure(dir: &Path, stem: &str, panels: &[Panel<'_>]) -> Result<()
     register_font();
     let size = (560 * panels.len().max(1) as u32, 520);
     let png = dir.join(format!("{stem}.png"));
-    draw(BitMapBackend::new(&png, size).into_drawing_area(), panels)?;
+    writable(&png)?;
+    draw(BitMapBackend::new(&png, size).into_drawing_area(), panels)
+        .map_err(|e| with_path(&png, e))?;
     let svg = dir.join(format!("{stem}.svg"));
-    draw(SVGBackend::new(&svg, size).into_drawing_area(), panels)?;
-    Ok(())
+    writable(&svg)?;
+    draw(SVGBackend::new(&svg, size).into_drawing_area(), panels).map_err(|e| with_path(&svg, e))
 }
 
 /// Number of whole trajectories saved and drawn per direction.
@@ -400,15 +402,64 @@ pub fn progress_chart(run_dir: &Path, benchmark: &str) -> Result<()> {
     let stem = format!("progress_{}", crate::run::slug(benchmark));
     let size = (1120, 480);
     let png = run_dir.join(format!("{stem}.png"));
+    writable(&png)?;
     draw_progress(
         BitMapBackend::new(&png, size).into_drawing_area(),
         benchmark,
         &series,
-    )?;
+    )
+    .map_err(|e| with_path(&png, e))?;
     let svg = run_dir.join(format!("{stem}.svg"));
+    writable(&svg)?;
     draw_progress(
         SVGBackend::new(&svg, size).into_drawing_area(),
         benchmark,
         &series,
     )
+    .map_err(|e| with_path(&svg, e))
+}
+
+/// Creates (or truncates) `path` first, so that a folder that cannot be written is reported
+/// as a plain I/O error naming the file, not as the plotting library's nested error.
+fn writable(path: &Path) -> Result<()> {
+    std::fs::File::create(path)
+        .map(drop)
+        .map_err(|e| CliError::io(path, e))
+}
+
+/// A drawing error with the file it was drawing.
+fn with_path(path: &Path, e: CliError) -> CliError {
+    match e {
+        CliError::Input(message) => CliError::io(path, message),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod write_errors {
+    use super::*;
+
+    /// A figure that cannot be written is one I/O error naming the file, not the plotting
+    /// library's nested Debug text.
+    #[test]
+    fn an_unwritable_figure_names_its_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let missing = tmp.path().join("no/such/folder");
+        let points = ndarray::Array2::<f64>::zeros((4, 2));
+        let panel = Panel {
+            title: "t".into(),
+            truth: points.view(),
+            generated: points.view(),
+            trajectories: points.view(),
+        };
+        let err = samples_figure(&missing, "samples", &[panel])
+            .unwrap_err()
+            .to_string();
+        let want = missing.join("samples.png").display().to_string();
+        assert!(err.contains(&want), "{err}");
+        assert!(
+            !err.contains("IoError") && !err.contains("Custom {"),
+            "{err}"
+        );
+    }
 }
