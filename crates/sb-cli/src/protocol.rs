@@ -96,8 +96,17 @@ fn load_one(exp: &Experiment, i: usize, p: &Problem, file: &Path) -> Result<Prob
     if let Some(loo) = &p.leave_one_out {
         if let sb_data::CourseSpec::File { data, .. } = &loo.course {
             if !data.exists() {
+                let whence = if data.is_relative() {
+                    let cwd = std::env::current_dir().unwrap_or_default();
+                    format!(
+                        " (a relative path is read from the folder sb runs in: {})",
+                        cwd.join(data).display()
+                    )
+                } else {
+                    String::new()
+                };
                 return Err(bad(format!(
-                    "problems[{i}].leave_one_out.course: {}: no such file. Data sets are not part of the repository: see datasets/README.md for where to get them (the Embryoid Body data default to ../shared/datasets/eb, read from the repository root), or point `data` and `labels` at your copy",
+                    "problems[{i}].leave_one_out.course: {}: no such file{whence}; point `data` and `labels` at the course's files",
                     data.display()
                 )));
             }

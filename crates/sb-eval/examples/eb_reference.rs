@@ -2,7 +2,7 @@
 //! time course: exact-OT displacement interpolation, and "previous time as the prediction".
 //!
 //! `cargo run --release -p sb-eval --example eb_reference -- [DATA.npy LABELS.npy]`
-//! (default: ../shared/datasets/eb/data.npy and sample_labels.npy). For each interior time t, the
+//! (default: datasets/eb/data.npy and sample_labels.npy). For each interior time t, the
 //! cells of the previous and next times are joined by the exact W2 plan and interpolated at t's
 //! true fraction of the interval; W1 against the cells at t is reported.
 
@@ -10,14 +10,14 @@ use std::path::PathBuf;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let base = PathBuf::from("../shared/datasets/eb");
+    let base = PathBuf::from("datasets/eb");
     let (data, labels) = match args.as_slice() {
         [d, l] => (PathBuf::from(d), PathBuf::from(l)),
         _ => (base.join("data.npy"), base.join("sample_labels.npy")),
     };
     if !data.exists() {
         eprintln!(
-            "error: {} not found; pass DATA.npy LABELS.npy (the EB data lives in ../shared/datasets/eb)",
+            "error: {} not found; pass DATA.npy LABELS.npy (the EB data lives in datasets/eb)",
             data.display()
         );
         std::process::exit(1);
