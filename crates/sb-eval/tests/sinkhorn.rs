@@ -1,21 +1,13 @@
 //! Sinkhorn against POT's log-domain solver (tests/fixtures/sinkhorn_reference.json, made by
 //! tests/fixtures/make_sinkhorn.py).
 
-use std::path::{Path, PathBuf};
-
-use ndarray::Array2;
 use sb_eval::{cost_matrix, sinkhorn, Ground, SinkhornOptions};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn load(name: &str) -> Array2<f64> {
-    sb_data::read_points(&fixtures().join(name), None).expect("fixture")
-}
+mod common;
+use common::{fixtures, load};
 
 /// The transport cost ⟨P, C⟩ to 1e-7 relative and the first row of the plan to 1e-7 of its
-/// largest entry, for regularisations from 0.1 (C/reg up to ~350) to 2.
+/// largest entry, for regularisations from 0.1 to 2.
 #[test]
 fn agrees_with_pot() {
     let text = std::fs::read_to_string(fixtures().join("sinkhorn_reference.json")).unwrap();

@@ -1,19 +1,12 @@
 //! Exact W1/W2 against POT's values, and the identities a Wasserstein distance must satisfy.
 
-use std::path::{Path, PathBuf};
-
 use ndarray::{Array2, Axis};
 use proptest::prelude::*;
 use sb_data::SbRng;
 use sb_eval::{cost_matrix, emd, w1, w2, EmdOptions, Ground};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn load(name: &str) -> Array2<f64> {
-    sb_data::read_points(&fixtures().join(name), None).expect("fixture")
-}
+mod common;
+use common::{fixtures, load};
 
 /// POT 0.9.7 `ot.emd2` values (tests/fixtures/wasserstein_reference.json), to 1e-9 relative.
 #[test]

@@ -22,9 +22,10 @@
 use candle_core::Tensor;
 use ndarray::{Array2, ArrayView2};
 use sb_data::SbRng;
-use sb_eval::{emd, sinkhorn, EmdOptions, SinkhornOptions};
+use sb_eval::{cost_matrix, emd, sinkhorn, EmdOptions, Ground, SinkhornOptions};
 use serde::{Deserialize, Serialize};
 
+use crate::dsbm::{check_bridge_grid, default_steps, default_t_epsilon};
 use crate::sampler::{uniform_steps, Step};
 use crate::solver::{Batch, BridgeSolver, PassContext, TrainingSet};
 use crate::{Direction, MethodError, Result};
@@ -52,12 +53,6 @@ enum Path {
     BridgeDrift,
 }
 
-fn default_steps() -> usize {
-    20
-}
-fn default_t_epsilon() -> f64 {
-    1e-3
-}
 fn exact() -> MinibatchCoupling {
     MinibatchCoupling::Exact
 }
@@ -133,32 +128,13 @@ pub struct Cfm {
     t_epsilon: f64,
 }
 
-fn check(num_steps: usize, t_epsilon: f64, sigma: f64) -> Result<()> {
-    if num_steps == 0 {
-        return Err(MethodError::Config(
-            "method.num_steps must be ≥ 1, got 0".into(),
-        ));
-    }
-    if !(0.0..0.5).contains(&t_epsilon) {
-        return Err(MethodError::Config(format!(
-            "method.t_epsilon must be in [0, 0.5), got {t_epsilon}"
-        )));
-    }
-    if !(sigma >= 0.0 && sigma.is_finite()) {
-        return Err(MethodError::Config(format!(
-            "sigma must be ≥ 0, got {sigma}"
-        )));
-    }
-    Ok(())
-}
-
 impl Cfm {
     /// OT-CFM for a problem with reference σ (used only by a `sinkhorn` coupling).
     ///
     /// # Errors
     /// `num_steps = 0`, δ outside `[0, 0.5)`, σ_min < 0, or a `sinkhorn` coupling with σ = 0.
     pub fn ot_cfm(config: &OtCfmConfig, sigma: f64) -> Result<Self> {
-        check(config.num_steps, config.t_epsilon, sigma)?;
+        check_bridge_grid(config.num_steps, config.t_epsilon, sigma)?;
         if !(config.sigma_min >= 0.0 && config.sigma_min.is_finite()) {
             return Err(MethodError::Config(format!(
                 "method.sigma_min must be ≥ 0, got {}",
@@ -181,7 +157,7 @@ impl Cfm {
     /// # Errors
     /// `num_steps = 0`, δ outside `[0, 0.5)`, or σ = 0 (the bridge needs noise).
     pub fn sb_cfm(config: &SbCfmConfig, sigma: f64, sde: bool) -> Result<Self> {
-        check(config.num_steps, config.t_epsilon, sigma)?;
+        check_bridge_grid(config.num_steps, config.t_epsilon, sigma)?;
         if sigma <= 0.0 {
             return Err(MethodError::Config(
                 "sigma must be > 0 for SB-CFM and [SF]2M (with σ = 0 use kind: ot_cfm)".into(),
@@ -211,15 +187,16 @@ impl Cfm {
     }
 }
 
-/// The squared Euclidean cost between the rows of `x0` and `x1`.
-fn squared_distances(x0: ArrayView2<'_, f32>, x1: ArrayView2<'_, f32>) -> Array2<f64> {
-    Array2::from_shape_fn((x0.nrows(), x1.nrows()), |(i, j)| {
-        x0.row(i)
-            .iter()
-            .zip(x1.row(j))
-            .map(|(a, b)| f64::from(a - b).powi(2))
-            .sum()
-    })
+/// The squared Euclidean cost between the rows of `x0` and `x1` (sb-eval's, in f64).
+fn squared_distances(
+    x0: ArrayView2<'_, f32>,
+    x1: ArrayView2<'_, f32>,
+) -> std::result::Result<Array2<f64>, sb_eval::EvalError> {
+    cost_matrix(
+        x0.mapv(f64::from).view(),
+        x1.mapv(f64::from).view(),
+        Ground::SquaredEuclidean,
+    )
 }
 
 /// Pairs the rows of a batch: `pairs[k] = (i, j)` joins `x0[i]` with `x1[j]`.
@@ -244,7 +221,7 @@ pub fn couple(
     match coupling {
         MinibatchCoupling::Independent => Ok((0..b).map(|i| (i, i)).collect()),
         MinibatchCoupling::Exact => {
-            let cost = squared_distances(x0, x1);
+            let cost = squared_distances(x0, x1).map_err(solver_error)?;
             let plan = emd(None, None, cost.view(), EmdOptions::default()).map_err(solver_error)?;
             // Equal uniform weights: the optimal vertex is a permutation, one entry per row.
             let mut pairs: Vec<(usize, usize)> = plan
@@ -257,7 +234,7 @@ pub fn couple(
             Ok(pairs)
         }
         MinibatchCoupling::Sinkhorn => {
-            let cost = squared_distances(x0, x1);
+            let cost = squared_distances(x0, x1).map_err(solver_error)?;
             let options = SinkhornOptions {
                 tol: 1e-6,
                 max_iter: 1000,
@@ -399,7 +376,6 @@ impl BridgeSolver for Cfm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sb_eval::{cost_matrix, Ground};
 
     fn cloud(rng: &mut SbRng, n: usize, d: usize, shift: f32) -> Array2<f32> {
         Array2::from_shape_fn((n, d), |_| rng.normal() as f32 + shift)
@@ -441,7 +417,7 @@ mod tests {
         let mut rng = SbRng::new(8);
         let (a, b) = (cloud(&mut rng, 5, 2, 0.0), cloud(&mut rng, 5, 2, 0.5));
         let sigma = 0.7;
-        let cost = squared_distances(a.view(), b.view());
+        let cost = squared_distances(a.view(), b.view()).unwrap();
         let plan = sinkhorn(
             None,
             None,

@@ -34,10 +34,10 @@ pub enum Coupling {
     Independent,
 }
 
-fn default_steps() -> usize {
+pub(crate) fn default_steps() -> usize {
     20
 }
-fn default_t_epsilon() -> f64 {
+pub(crate) fn default_t_epsilon() -> f64 {
     1e-3
 }
 fn default_first() -> Direction {
@@ -89,22 +89,7 @@ impl Dsbm {
     /// # Errors
     /// `num_steps = 0`, δ outside `[0, 0.5)`, σ < 0, or the reference coupling with σ = 0.
     pub fn new(config: &DsbmConfig, sigma: f64) -> Result<Self> {
-        if config.num_steps == 0 {
-            return Err(MethodError::Config(
-                "method.num_steps must be ≥ 1, got 0".into(),
-            ));
-        }
-        if !(0.0..0.5).contains(&config.t_epsilon) {
-            return Err(MethodError::Config(format!(
-                "method.t_epsilon must be in [0, 0.5), got {}",
-                config.t_epsilon
-            )));
-        }
-        if !(sigma >= 0.0 && sigma.is_finite()) {
-            return Err(MethodError::Config(format!(
-                "sigma must be ≥ 0, got {sigma}"
-            )));
-        }
+        check_bridge_grid(config.num_steps, config.t_epsilon, sigma)?;
         if config.first_coupling == Coupling::Reference && sigma <= 0.0 {
             return Err(MethodError::Config(
                 "method.first_coupling: `reference` needs sigma > 0 (with σ = 0 it pairs every point with itself)".into(),
@@ -118,6 +103,30 @@ impl Dsbm {
             first_direction: config.first_direction,
         })
     }
+}
+
+/// Checks what every bridge-matching method shares: `num_steps ≥ 1`, δ in `[0, 0.5)` and
+/// σ ≥ 0, naming the key.
+///
+/// # Errors
+/// The first invalid value.
+pub(crate) fn check_bridge_grid(num_steps: usize, t_epsilon: f64, sigma: f64) -> Result<()> {
+    if num_steps == 0 {
+        return Err(MethodError::Config(
+            "method.num_steps must be ≥ 1, got 0".into(),
+        ));
+    }
+    if !(0.0..0.5).contains(&t_epsilon) {
+        return Err(MethodError::Config(format!(
+            "method.t_epsilon must be in [0, 0.5), got {t_epsilon}"
+        )));
+    }
+    if !(sigma >= 0.0 && sigma.is_finite()) {
+        return Err(MethodError::Config(format!(
+            "sigma must be ≥ 0, got {sigma}"
+        )));
+    }
+    Ok(())
 }
 
 /// A point of the Brownian bridge between `x0` and `x1` at time `t` with noise `z`:

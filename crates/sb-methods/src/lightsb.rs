@@ -282,7 +282,7 @@ impl LightSbPlan {
                 logits_v[[b, k]] =
                     self.log_alpha[k] - 0.5 * (d as f64 * log_2pi_eps + log_det) - q / (2.0 * eps);
             }
-            precisions.push((p, u, pu));
+            precisions.push((p, pu));
         }
         let (beta, lse_v) = softmax_rows(&logits_v);
         let loss = lse_c.sum() / bx - lse_v.sum() / by;
@@ -290,7 +290,7 @@ impl LightSbPlan {
         let g_alpha = gamma.sum_axis(Axis(0)) / bx - beta.sum_axis(Axis(0)) / by;
         let mut g_r = Array2::zeros((k_count, d));
         let mut g_l = Array3::zeros((k_count, d, d));
-        for (k, (p, u, pu)) in precisions.iter().enumerate() {
+        for (k, (p, pu)) in precisions.iter().enumerate() {
             let gk = gamma.column(k);
             let bk = beta.column(k);
             // ∂/∂r_k = E[γ_k x]/ε − E[β_k P_k (y − r_k)]/ε
@@ -302,7 +302,6 @@ impl LightSbPlan {
             g_s.scaled_add(0.5 * bk.sum() / by, p);
             let puw = pu * &bk.insert_axis(Axis(1));
             g_s.scaled_add(-1.0 / (2.0 * eps * by), &pu.t().dot(&puw));
-            let _ = u;
             // S = L Lᵀ with G symmetric: ∂/∂L = 2 G L, kept on L's free entries.
             let mut gl = g_s.dot(&self.l.slice(s![k, .., ..])) * 2.0;
             for i in 0..d {
@@ -425,10 +424,9 @@ pub fn fit_with(
     let mut plan = LightSbPlan {
         epsilon: sigma * sigma,
         log_alpha: Array1::from_elem(k_count, -(k_count as f64).ln()),
-        r: Array2::from_shape_fn((k_count, d), |_| 0.0),
+        r: init,
         l: Array3::from_shape_fn((k_count, d, d), |(_, i, j)| f64::from(u8::from(i == j))),
     };
-    plan.r.assign(&init);
     let (mut ma, mut mr, mut ml) = (
         Moments::new(k_count),
         Moments::new(k_count * d),
@@ -786,7 +784,7 @@ mod tests {
         let mut rng = SbRng::new(9);
         let x = Array2::from_shape_vec((40, d), rng.normal_f64(40 * d)).unwrap();
         let y = Array2::from_shape_vec((30, d), rng.normal_f64(30 * d)).unwrap() + 0.5;
-        let mut plan = LightSbPlan {
+        let plan = LightSbPlan {
             epsilon: 0.7,
             log_alpha: Array1::from(vec![0.1, -0.3]),
             r: Array2::from_shape_vec((2, d), rng.normal_f64(2 * d)).unwrap(),
@@ -830,6 +828,5 @@ mod tests {
                 }
             }
         }
-        plan.epsilon = 0.7;
     }
 }
