@@ -150,33 +150,14 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Runs one quick tier from the repository root (its data paths are relative to it).
+/// Runs one quick tier, writing its run directory in a temporary folder.
 fn quick(name: &str) -> Vec<Line> {
     let root = repo_root();
     let tmp = tempfile::tempdir().unwrap();
     let file = root.join("experiments/quick").join(format!("{name}.yaml"));
+    // Relative data paths are read from the experiment file's folder: run it in place.
     let exp = sb_cli::experiment::Experiment::load(&file).unwrap();
-    // Data paths in experiment files are relative to the repository root; make them absolute.
-    let text = std::fs::read_to_string(&file)
-        .unwrap()
-        .replace(
-            "../shared/",
-            &format!("{}/", root.parent().unwrap().join("shared").display()),
-        )
-        .replace(
-            "path: datasets/",
-            &format!("path: {}/", root.join("datasets").display()),
-        )
-        .replace(
-            "data: datasets/",
-            &format!("data: {}/", root.join("datasets").display()),
-        )
-        .replace(
-            "labels: datasets/",
-            &format!("labels: {}/", root.join("datasets").display()),
-        );
-    let local = write(tmp.path(), &format!("{name}.yaml"), &text);
-    let (dir, _) = run(&local, &options(tmp.path().join("run"), None)).unwrap();
+    let (dir, _) = run(&file, &options(tmp.path().join("run"), None)).unwrap();
     let r = report(&[dir]).unwrap();
     assert!(r.missing.is_empty(), "{name}: {:?}", r.missing);
     let ours: Vec<&Line> = r.lines.iter().filter(|l| l.seeds > 0).collect();

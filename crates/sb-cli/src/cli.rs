@@ -270,7 +270,11 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
                     report.missing.join("; ")
                 );
             }
-            let md = crate::table::markdown(&report.lines);
+            let md = format!(
+                "{}{}",
+                crate::table::markdown(&report.lines),
+                crate::table::auto_sigma_note(&report.rows)
+            );
             if let Some(dir) = out {
                 std::fs::create_dir_all(&dir).map_err(|e| crate::CliError::io(&dir, e))?;
                 let rows = serde_json::to_string_pretty(&report.rows).expect("rows serialise");
@@ -309,7 +313,11 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
             }
         }
         Command::Check { experiment } => {
-            let (exp, jobs) = crate::run::check(&experiment)?;
+            let (exp, jobs, (summary, warnings)) = crate::run::check_with_summary(&experiment)?;
+            print!("{summary}");
+            for w in &warnings {
+                println!("warning: {w}");
+            }
             println!(
                 "{}: ok — {} problem(s) × {} method(s) × {} seed(s): {jobs} job(s) with held-out times and reference rows",
                 experiment.display(),

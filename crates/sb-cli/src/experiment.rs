@@ -1,7 +1,7 @@
 //! The experiment file: problems × methods × seeds, and how to evaluate them.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sb_data::{CourseSpec, Distribution, SplitSpec};
 use sb_methods::{MethodConfig, NetConfig, TrainConfig};
@@ -29,6 +29,97 @@ pub struct Experiment {
     /// How trained bridges are evaluated.
     #[serde(default)]
     pub eval: EvalConfig,
+    /// Where each problem and method came from in the file.
+    #[serde(skip)]
+    origins: Origins,
+}
+
+/// For each problem and method, its index in the file (sweeps expand one entry into
+/// several), so that errors name the file's keys. Not part of an experiment's identity: two
+/// experiments with the same content are equal however they were written.
+#[derive(Clone, Debug, Default)]
+struct Origins {
+    problems: Vec<usize>,
+    methods: Vec<usize>,
+}
+
+impl PartialEq for Origins {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// The reference's noise level: a value, or `auto`, chosen from the data by
+/// [`crate::protocol::auto_sigma`] when the data are loaded.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Sigma {
+    /// σ itself.
+    Value(f64),
+    /// Half the typical per-coordinate spread of the two ends (see `auto_sigma`).
+    Auto,
+}
+
+impl Sigma {
+    /// The value, if given (not `auto`).
+    pub fn value(self) -> Option<f64> {
+        match self {
+            Self::Value(v) => Some(v),
+            Self::Auto => None,
+        }
+    }
+
+    /// The value, or 1 for `auto`: what builds a solver to check its settings or to name it
+    /// (neither depends on σ).
+    pub fn for_checks(self) -> f64 {
+        self.value().unwrap_or(1.0)
+    }
+}
+
+impl std::fmt::Display for Sigma {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Value(v) => write!(f, "{v}"),
+            Self::Auto => f.write_str("auto"),
+        }
+    }
+}
+
+impl Serialize for Sigma {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Self::Value(v) => s.serialize_f64(*v),
+            Self::Auto => s.serialize_str("auto"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Sigma {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Sigma;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number ≥ 0, `auto`, or a list of these (a sweep)")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Sigma, E> {
+                Ok(Sigma::Value(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Sigma, E> {
+                Ok(Sigma::Value(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Sigma, E> {
+                Ok(Sigma::Value(v as f64))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Sigma, E> {
+                if v == "auto" {
+                    Ok(Sigma::Auto)
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Str(v), &self))
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// A bridge problem: π0, π1 and the reference's σ, or a leave-one-out time course.
@@ -37,8 +128,10 @@ pub struct Experiment {
 pub struct Problem {
     /// Name in results (the `benchmark` column).
     pub name: String,
-    /// Noise level of the reference `dX = σ dW` on [0, 1]; ε = σ².
-    pub sigma: f64,
+    /// Noise level of the reference `dX = σ dW` on [0, 1]; ε = σ². A number, `auto` (half
+    /// the typical per-coordinate spread of the two ends, printed with the results), or in
+    /// the file a list of these: a sweep, one problem per value, named `<name> sigma=<value>`.
+    pub sigma: Sigma,
     /// The distribution at t = 0 (data). Give `pi0` and `pi1`, or `leave_one_out`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pi0: Option<Distribution>,
@@ -244,6 +337,24 @@ impl Default for EvalConfig {
 }
 
 impl Experiment {
+    /// An experiment from its parts (as a file would give them, without sweeps).
+    pub fn new(
+        name: String,
+        seeds: Vec<u64>,
+        problems: Vec<Problem>,
+        methods: Vec<MethodEntry>,
+        eval: EvalConfig,
+    ) -> Self {
+        Self {
+            origins: Origins::default(),
+            name,
+            seeds,
+            problems,
+            methods,
+            eval,
+        }
+    }
+
     /// Reads and validates an experiment file.
     ///
     /// # Errors
@@ -251,20 +362,65 @@ impl Experiment {
     /// invalid value, each naming the file and the key.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| CliError::io(path, e))?;
-        Self::parse(&text, path)
+        let mut exp = Self::parse(&text, path)?;
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let base = folder.canonicalize().unwrap_or(folder);
+        exp.resolve_paths(&base);
+        Ok(exp)
     }
 
-    /// Parses and validates experiment text; `file` names it in errors.
+    /// Parses and validates experiment text; `file` names it in errors. Sweeps (lists under
+    /// a problem's `sigma`, a method's `train.lr` or `train.passes`) are expanded. Relative
+    /// data paths are left as written ([`Experiment::load`] resolves them).
     ///
     /// # Errors
     /// As [`Experiment::load`].
     pub fn parse(text: &str, file: &Path) -> Result<Self> {
-        let exp: Self = serde_yaml::from_str(text).map_err(|e| CliError::Config {
+        let config = |message: String| CliError::Config {
             file: file.to_path_buf(),
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        let mut value: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|e| config(e.to_string()))?;
+        let origins = crate::sweep::expand(&mut value).map_err(config)?;
+        // Without a sweep, parse the text itself: its errors carry lines and columns.
+        let mut exp: Self = match &origins {
+            None => serde_yaml::from_str(text),
+            Some(_) => serde_yaml::from_value(value),
+        }
+        .map_err(|e| config(e.to_string()))?;
+        if let Some((problems, methods)) = origins {
+            exp.origins = Origins { problems, methods };
+        }
         exp.validate(file)?;
         Ok(exp)
+    }
+
+    /// The index in the file of `problems[i]` (sweeps expand one entry into several).
+    pub fn problem_key(&self, i: usize) -> usize {
+        self.origins.problems.get(i).copied().unwrap_or(i)
+    }
+
+    /// The index in the file of `methods[j]`.
+    pub fn method_key(&self, j: usize) -> usize {
+        self.origins.methods.get(j).copied().unwrap_or(j)
+    }
+
+    /// Makes every data path absolute against `base`; the files the experiment reads.
+    pub fn resolve_paths(&mut self, base: &Path) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for p in &mut self.problems {
+            for d in [&mut p.pi0, &mut p.pi1].into_iter().flatten() {
+                files.extend(d.resolve_paths(base));
+            }
+            if let Some(loo) = &mut p.leave_one_out {
+                files.extend(loo.course.resolve_paths(base));
+            }
+        }
+        files
     }
 
     /// Checks every value that can be checked without training.
@@ -323,22 +479,23 @@ impl Experiment {
             }
         }
         let mut names = std::collections::BTreeSet::new();
-        for (i, p) in self.problems.iter().enumerate() {
+        for (index, p) in self.problems.iter().enumerate() {
+            let i = self.problem_key(index);
             if !names.insert(p.name.as_str()) {
                 return Err(bad(format!(
                     "problems[{i}].name `{}` is used twice; names identify rows",
                     p.name
                 )));
             }
-            if !(p.sigma >= 0.0 && p.sigma.is_finite()) {
-                return Err(bad(format!(
-                    "problems[{i}].sigma must be ≥ 0, got {}",
-                    p.sigma
-                )));
+            if let Sigma::Value(v) = p.sigma {
+                if !(v >= 0.0 && v.is_finite()) {
+                    return Err(bad(format!("problems[{i}].sigma must be ≥ 0, got {v}")));
+                }
             }
             self.validate_setting(i, p).map_err(bad)?;
             for (j, m) in self.methods.iter().enumerate() {
-                m.method.build(p.sigma).map_err(|e| {
+                let j = self.method_key(j);
+                m.method.build(p.sigma.for_checks()).map_err(|e| {
                     bad(format!(
                         "methods[{j}].{e} (with problems[{i}].sigma = {})",
                         p.sigma
@@ -347,6 +504,7 @@ impl Experiment {
             }
         }
         for (j, m) in self.methods.iter().enumerate() {
+            let j = self.method_key(j);
             m.train
                 .validate()
                 .map_err(|e| bad(format!("methods[{j}].{e}")))?;
@@ -389,7 +547,7 @@ impl Experiment {
                             "problems[{i}].split: the Gaussian metrics compare with the closed form, not with a split"
                         ));
                     }
-                    if p.sigma <= 0.0 {
+                    if p.sigma.value().is_some_and(|v| v <= 0.0) {
                         return Err(format!(
                             "problems[{i}]: metric `{}` needs sigma > 0 (the closed form has ε = σ²)",
                             m.as_str()

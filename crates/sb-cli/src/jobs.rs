@@ -78,7 +78,10 @@ pub fn method_name(exp: &Experiment, method: usize, problem: &Problem) -> Result
     let entry = &exp.methods[method];
     Ok(match &entry.label {
         Some(l) => l.clone(),
-        None => entry.method.build(problem.sigma)?.name(entry.train.passes),
+        None => entry
+            .method
+            .build(problem.sigma.for_checks())?
+            .name(entry.train.passes),
     })
 }
 

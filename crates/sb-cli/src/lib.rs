@@ -24,6 +24,8 @@ pub mod report;
 pub mod results;
 pub mod run;
 pub mod sample;
+pub mod summary;
+pub mod sweep;
 pub mod table;
 
 pub use cli::{main_with_args, Cli};

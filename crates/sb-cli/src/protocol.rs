@@ -12,7 +12,7 @@ use sb_methods::sampler::state_times;
 use sb_methods::tensor::to_f32;
 use sb_methods::{Direction, TrainedBridge};
 
-use crate::experiment::{EvalConfig, Experiment, Metric, Problem};
+use crate::experiment::{EvalConfig, Experiment, Metric, Problem, Sigma};
 use crate::jobs::Reference;
 use crate::{CliError, Result};
 
@@ -28,6 +28,8 @@ pub enum ProblemData {
         splits: Box<[Option<Split>; 2]>,
         /// The closed-form Gaussian bridge (both ends Gaussian, a Gaussian metric asked for).
         truth: Option<Box<GaussianBridge>>,
+        /// The reference's σ (`auto` resolved from the training data).
+        sigma: f64,
     },
     /// A time course for leave-one-out.
     Course(TimeCourse),
@@ -84,8 +86,67 @@ pub fn load(exp: &Experiment, file: &Path) -> Result<Vec<ProblemData>> {
     exp.problems
         .iter()
         .enumerate()
-        .map(|(i, p)| load_one(exp, i, p, file))
+        .map(|(i, p)| load_one(exp, exp.problem_key(i), p, file))
         .collect()
+}
+
+/// Points drawn from a source that is not data to measure its spread for `sigma: auto`.
+const AUTO_DRAWS: usize = 10_000;
+
+/// Per-coordinate variances of a source: of its points, or of [`AUTO_DRAWS`] draws from a
+/// fixed stream (so `auto` gives the same σ on every run).
+pub fn coordinate_variances(source: &Source) -> Array1<f64> {
+    let drawn;
+    let x = match source.points() {
+        Some(p) => p,
+        None => {
+            drawn = source.sample(AUTO_DRAWS, &mut SbRng::stream(0, AUTO_STREAM));
+            &drawn
+        }
+    };
+    x.var_axis(Axis(0), if x.nrows() > 1 { 1.0 } else { 0.0 })
+}
+
+/// The stream of [`coordinate_variances`]' draws (distinct from every job's streams).
+const AUTO_STREAM: u64 = 0x5157_4100;
+
+/// The mean over coordinates of the smaller of the two ends' variances: the data's own
+/// per-coordinate variance that `sigma: auto` and the σ warning compare with.
+pub fn typical_variance(pi0: &Source, pi1: &Source) -> f64 {
+    let (v0, v1) = (coordinate_variances(pi0), coordinate_variances(pi1));
+    v0.iter().zip(&v1).map(|(a, b)| a.min(*b)).sum::<f64>() / v0.len().max(1) as f64
+}
+
+/// `sigma: auto`: `σ = ½ · √v`, with `v` the [`typical_variance`] of the two ends. The
+/// bridge's own noise at mid-interval, `σ² t (1 − t) = σ²/4` per coordinate, is then a
+/// sixteenth of the data's variance: the reference is diffuse enough to regularise the
+/// coupling and narrow enough not to blur the marginals (docs/methods.md has the sweeps
+/// behind the rule).
+///
+/// # Errors
+/// Ends without spread (every coordinate constant).
+pub fn auto_sigma(pi0: &Source, pi1: &Source) -> std::result::Result<f64, String> {
+    let v = typical_variance(pi0, pi1);
+    let sigma = 0.5 * v.sqrt();
+    if sigma > 0.0 && sigma.is_finite() {
+        Ok(sigma)
+    } else {
+        Err(format!(
+            "sigma: auto measures the data's spread, but the ends have none (typical variance {v}); give sigma a value"
+        ))
+    }
+}
+
+/// The σ of a problem between `pi0` and `pi1` (its training ends): its value, or
+/// [`auto_sigma`].
+///
+/// # Errors
+/// As [`auto_sigma`].
+pub fn resolve_sigma(sigma: Sigma, pi0: &Source, pi1: &Source) -> std::result::Result<f64, String> {
+    match sigma {
+        Sigma::Value(v) => Ok(v),
+        Sigma::Auto => auto_sigma(pi0, pi1),
+    }
 }
 
 fn load_one(exp: &Experiment, i: usize, p: &Problem, file: &Path) -> Result<ProblemData> {
@@ -96,17 +157,8 @@ fn load_one(exp: &Experiment, i: usize, p: &Problem, file: &Path) -> Result<Prob
     if let Some(loo) = &p.leave_one_out {
         if let sb_data::CourseSpec::File { data, .. } = &loo.course {
             if !data.exists() {
-                let whence = if data.is_relative() {
-                    let cwd = std::env::current_dir().unwrap_or_default();
-                    format!(
-                        " (a relative path is read from the folder sb runs in: {})",
-                        cwd.join(data).display()
-                    )
-                } else {
-                    String::new()
-                };
                 return Err(bad(format!(
-                    "problems[{i}].leave_one_out.course: {}: no such file{whence}; point `data` and `labels` at the course's files",
+                    "problems[{i}].leave_one_out.course: {}: no such file (relative paths are read from the experiment file's folder); point `data` and `labels` at the course's files",
                     data.display()
                 )));
             }
@@ -175,6 +227,8 @@ fn load_one(exp: &Experiment, i: usize, p: &Problem, file: &Path) -> Result<Prob
             pi1.dim()
         )));
     }
+    let sigma =
+        resolve_sigma(p.sigma, &pi0, &pi1).map_err(|e| bad(format!("problems[{i}].{e}")))?;
     let truth = if exp.metrics_for(p).iter().any(|m| m.needs_gaussians()) {
         let params = |d: &sb_data::Distribution| {
             d.gaussian_parameters()
@@ -184,7 +238,7 @@ fn load_one(exp: &Experiment, i: usize, p: &Problem, file: &Path) -> Result<Prob
         };
         let ((m0, s0), (m1, s1)) = (params(d0), params(d1));
         Some(Box::new(
-            GaussianBridge::new(m0, s0, m1, s1, p.sigma * p.sigma)
+            GaussianBridge::new(m0, s0, m1, s1, sigma * sigma)
                 .map_err(|e| bad(format!("problems[{i}]: the closed-form bridge: {e}")))?,
         ))
     } else {
@@ -195,6 +249,7 @@ fn load_one(exp: &Experiment, i: usize, p: &Problem, file: &Path) -> Result<Prob
         pi1,
         splits: Box::new(splits),
         truth,
+        sigma,
     })
 }
 

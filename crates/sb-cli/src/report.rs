@@ -53,9 +53,10 @@ pub fn report(dirs: &[PathBuf]) -> Result<Report> {
         return Err(CliError::Input("give at least one run directory".into()));
     };
     let (mut experiment, mut rows) = read_run(first, "sb report")?;
-    let strip = |e: &Experiment| Experiment {
-        seeds: Vec::new(),
-        ..e.clone()
+    let strip = |e: &Experiment| {
+        let mut e = e.clone();
+        e.seeds.clear();
+        e
     };
     let mut seen: BTreeMap<(String, String, u64, String), f64> = rows
         .iter()

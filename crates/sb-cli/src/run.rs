@@ -13,7 +13,7 @@ use sb_methods::{Direction, Observer, TrainedBridge, Trainer};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{load_latest, DirCheckpointer, EvaluatingCheckpointer};
-use crate::experiment::{Experiment, MethodEntry, Metric, Problem};
+use crate::experiment::{Experiment, MethodEntry, Metric, Sigma};
 use crate::jobs::{jobs, Job, Shard, Work};
 use crate::plot::{plot_model, trajectory_rows, TRAJECTORIES};
 use crate::progress::{JsonLog, Progress};
@@ -37,6 +37,13 @@ pub struct ModelSpec {
     pub seed: u64,
     /// The number of passes trained.
     pub passes: usize,
+    /// Leave-one-out: where the held-out time lies between the two observed ones (the
+    /// fraction of the bridge's interval its predictions were made at).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fraction: Option<f64>,
+    /// `auto` when σ was chosen from the data (its value is `sigma`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigma_rule: Option<String>,
     /// The solver, its networks and schedule, as in the experiment file.
     pub entry: MethodEntry,
 }
@@ -76,6 +83,9 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<(PathBuf, Vec<Row>)> {
         exp.seeds = vec![seed];
     }
     let data = protocol::load(&exp, path)?;
+    if !options.quiet {
+        print_summary(&exp, &data);
+    }
     let name = match options.shard {
         Some(s) => format!("{}-shard{}of{}", exp.name, s.index, s.count),
         None => exp.name.clone(),
@@ -240,10 +250,29 @@ fn rows_of(
 /// # Errors
 /// As [`run`], before anything is trained or written.
 pub fn check(path: &Path) -> Result<(Experiment, usize)> {
-    let exp = Experiment::load(path)?;
-    protocol::load(&exp, path)?;
-    let n = jobs(&exp)?.len();
+    let (exp, n, _) = check_with_summary(path)?;
     Ok((exp, n))
+}
+
+/// [`check`], with the data summary and its warnings (see [`crate::summary`]).
+///
+/// # Errors
+/// As [`check`].
+pub fn check_with_summary(path: &Path) -> Result<(Experiment, usize, (String, Vec<String>))> {
+    let exp = Experiment::load(path)?;
+    let data = protocol::load(&exp, path)?;
+    let n = jobs(&exp)?.len();
+    let summary = crate::summary::summary(&exp, &data);
+    Ok((exp, n, summary))
+}
+
+/// Prints the data summary and its warnings to stderr.
+fn print_summary(exp: &Experiment, data: &[ProblemData]) {
+    let (text, warnings) = crate::summary::summary(exp, data);
+    eprint!("{text}");
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
 }
 
 fn run_one(
@@ -267,31 +296,40 @@ fn run_one(
     // A pair problem's sources are used as loaded; a held-out split gets its own two.
     let split;
     let no_splits = [None, None];
-    let (pi0, pi1, truth, splits) = match (data, &part) {
+    let (pi0, pi1, truth, splits, sigma) = match (data, &part) {
         (
             ProblemData::Pair {
                 pi0,
                 pi1,
                 splits,
                 truth,
+                sigma,
             },
             _,
-        ) => (pi0, pi1, truth.as_deref(), &**splits),
+        ) => (pi0, pi1, truth.as_deref(), &**splits, *sigma),
         (ProblemData::Course(_), Some(p)) => {
             split = (
                 sb_data::Source::empirical(p.start.clone()),
                 sb_data::Source::empirical(p.end.clone()),
             );
-            (&split.0, &split.1, None, &no_splits)
+            let sigma = protocol::resolve_sigma(problem.sigma, &split.0, &split.1)
+                .map_err(|e| CliError::Input(format!("{}: {e}", job.benchmark)))?;
+            (&split.0, &split.1, None, &no_splits, sigma)
         }
         (ProblemData::Course(_), None) => unreachable!("a course job has its part"),
     };
     let method = job.method.clone();
     let start = Instant::now();
-    let solver = entry.method.build(problem.sigma)?;
+    let solver = entry.method.build(sigma)?;
     let passes = entry.train.passes;
     let mut params: BTreeMap<String, String> = solver.params().into_iter().collect();
-    params.insert("sigma".into(), problem.sigma.to_string());
+    params.insert("sigma".into(), sigma.to_string());
+    if problem.sigma == Sigma::Auto {
+        params.insert("sigma_rule".into(), "auto".into());
+    }
+    if let Some(p) = &part {
+        params.insert("fraction".into(), p.fraction.to_string());
+    }
     params.insert("passes".into(), passes.to_string());
     params.insert(
         "steps_per_pass".into(),
@@ -374,7 +412,12 @@ fn run_one(
     };
     let (forward_all, backward_all) = (all_generated(0), all_generated(1));
 
-    save_model(&bridge, problem, entry, job, pi0.dim(), &model_dir)?;
+    let context = ModelContext {
+        sigma,
+        auto: problem.sigma == Sigma::Auto,
+        fraction: part.as_ref().map(|p| p.fraction),
+    };
+    save_model(&bridge, &context, entry, job, pi0.dim(), &model_dir)?;
     sb_data::write_points(&model_dir.join("forward.npy"), forward_all.view())?;
     sb_data::write_points(&model_dir.join("backward.npy"), backward_all.view())?;
     sb_data::write_points(&model_dir.join("truth_forward.npy"), to_f32(true1).view())?;
@@ -533,9 +576,19 @@ fn training_points(source: &sb_data::Source, n: usize, rng: &mut SbRng) -> Array
     }
 }
 
+/// What a job's model was trained with beyond its method entry.
+struct ModelContext {
+    /// The reference's σ (resolved).
+    sigma: f64,
+    /// Whether σ came from `sigma: auto`.
+    auto: bool,
+    /// Leave-one-out: the held-out time's fraction of the interval.
+    fraction: Option<f64>,
+}
+
 fn save_model(
     bridge: &TrainedBridge,
-    problem: &Problem,
+    context: &ModelContext,
     entry: &MethodEntry,
     job: &Job,
     dim: usize,
@@ -545,10 +598,12 @@ fn save_model(
     let spec = ModelSpec {
         method: job.method.clone(),
         benchmark: job.benchmark.clone(),
-        sigma: problem.sigma,
+        sigma: context.sigma,
         dim,
         seed: job.seed,
         passes: entry.train.passes,
+        fraction: context.fraction,
+        sigma_rule: context.auto.then(|| "auto".to_string()),
         entry: entry.clone(),
     };
     let yaml = serde_yaml::to_string(&spec).expect("plain data serialises");
@@ -561,7 +616,12 @@ fn write_results(exp: &Experiment, out: &Path, rows: &[Row]) -> Result<()> {
     let table = crate::table::build(exp, rows)?;
     write_atomic(
         &out.join("results.md"),
-        crate::table::markdown(&table).as_bytes(),
+        format!(
+            "{}{}",
+            crate::table::markdown(&table),
+            crate::table::auto_sigma_note(rows)
+        )
+        .as_bytes(),
     )?;
     write_atomic(
         &out.join("results.csv"),

@@ -247,6 +247,34 @@ pub fn markdown(lines: &[Line]) -> String {
     out
 }
 
+/// The σ that `sigma: auto` chose, one line per benchmark, for under the table (empty when
+/// no problem used `auto`). Every method and seed of a benchmark share its value.
+pub fn auto_sigma_note(rows: &[Row]) -> String {
+    let mut chosen: Vec<(String, String)> = Vec::new();
+    for r in rows {
+        if r.params.get("sigma_rule").map(String::as_str) != Some("auto") {
+            continue;
+        }
+        let Some(sigma) = r.params.get("sigma") else {
+            continue;
+        };
+        if !chosen.iter().any(|(b, _)| *b == r.benchmark) {
+            chosen.push((r.benchmark.clone(), sigma.clone()));
+        }
+    }
+    if chosen.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\nσ chosen by `sigma: auto` (half the typical per-coordinate spread of the two ends):\n\n",
+    );
+    for (benchmark, sigma) in chosen {
+        let v: f64 = sigma.parse().unwrap_or(f64::NAN);
+        out.push_str(&format!("- {benchmark}: σ = {}\n", format_value(v)));
+    }
+    out
+}
+
 /// The table as CSV (full precision; empty cells where there is no value).
 pub fn csv(lines: &[Line]) -> String {
     let mut w = ::csv::Writer::from_writer(Vec::new());

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use proptest::prelude::*;
-use sb_cli::experiment::{EvalConfig, Experiment, MethodEntry, Metric, Problem};
+use sb_cli::experiment::{EvalConfig, Experiment, MethodEntry, Metric, Problem, Sigma};
 use sb_data::{Distribution, MatrixSpec, VectorSpec};
 use sb_methods::cfm::{MinibatchCoupling, OtCfmConfig, SbCfmConfig};
 use sb_methods::dsb::{DsbConfig, DsbReference};
@@ -222,36 +222,38 @@ fn experiment() -> impl Strategy<Value = Experiment> {
         ),
     )
         .prop_map(
-            |(name, seeds, problems, methods, (samples, metrics, mmd_bandwidth))| Experiment {
-                name,
-                seeds,
-                problems: problems
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, (pi0, pi1, sigma))| Problem {
-                        name: format!("p{i}"),
-                        sigma,
-                        pi0: Some(pi0),
-                        pi1: Some(pi1),
-                        leave_one_out: None,
-                        split: (i % 2 == 1).then_some(sb_data::SplitSpec {
-                            train: 100,
-                            val: 20,
-                            test: 20,
-                            seed: i as u64,
-                            shuffle: true,
-                        }),
-                        metrics: None,
-                        published: Default::default(),
-                    })
-                    .collect(),
-                methods,
-                eval: EvalConfig {
-                    samples,
-                    metrics,
-                    mmd_bandwidth,
-                    ..EvalConfig::default()
-                },
+            |(name, seeds, problems, methods, (samples, metrics, mmd_bandwidth))| {
+                Experiment::new(
+                    name,
+                    seeds,
+                    problems
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, (pi0, pi1, sigma))| Problem {
+                            name: format!("p{i}"),
+                            sigma: Sigma::Value(sigma),
+                            pi0: Some(pi0),
+                            pi1: Some(pi1),
+                            leave_one_out: None,
+                            split: (i % 2 == 1).then_some(sb_data::SplitSpec {
+                                train: 100,
+                                val: 20,
+                                test: 20,
+                                seed: i as u64,
+                                shuffle: true,
+                            }),
+                            metrics: None,
+                            published: Default::default(),
+                        })
+                        .collect(),
+                    methods,
+                    EvalConfig {
+                        samples,
+                        metrics,
+                        mmd_bandwidth,
+                        ..EvalConfig::default()
+                    },
+                )
             },
         )
 }

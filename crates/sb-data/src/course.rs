@@ -1,11 +1,12 @@
 //! Time courses as written in an experiment file: a labelled data file, or a simulated
 //! differentiation process that needs no files.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
+use crate::io::ReadOptions;
 use crate::{DataError, SbRng, TimeCourse};
 
 fn default_cells() -> usize {
@@ -23,7 +24,8 @@ fn default_noise() -> f64 {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CourseSpec {
     /// Points with one time label per row: `.npy`/`.npz` data with a `.npy` of labels, or
-    /// CSV with a time column.
+    /// CSV with a time column. `kind: time_course` is accepted as another name.
+    #[serde(alias = "time_course")]
     File {
         /// Points.
         data: PathBuf,
@@ -33,6 +35,15 @@ pub enum CourseSpec {
         /// The CSV column holding the times.
         #[serde(default)]
         time_column: Option<String>,
+        /// The array's name inside an `.npz` archive.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+        /// CSV: the field separator. Defaults to `,` (tab for `.tsv`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delimiter: Option<char>,
+        /// CSV: columns to leave out, by header name (an index column is `""`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        drop_columns: Vec<String>,
     },
     /// A simulated 5-D differentiation process (see [`differentiation`]).
     Differentiation {
@@ -62,13 +73,44 @@ impl CourseSpec {
                 data,
                 labels,
                 time_column,
-            } => TimeCourse::load(data, labels.as_deref(), time_column.as_deref()),
+                key,
+                delimiter,
+                drop_columns,
+            } => TimeCourse::load_with(
+                data,
+                labels.as_deref(),
+                time_column.as_deref(),
+                &ReadOptions {
+                    key: key.clone(),
+                    delimiter: *delimiter,
+                    drop_columns: drop_columns.clone(),
+                },
+            ),
             Self::Differentiation {
                 cells_per_time,
                 times,
                 noise,
                 seed,
             } => differentiation(*cells_per_time, times, *noise, *seed),
+        }
+    }
+}
+
+impl CourseSpec {
+    /// Makes the file paths absolute against `base` (the experiment file's folder); the
+    /// files this course reads, absolute.
+    pub fn resolve_paths(&mut self, base: &Path) -> Vec<PathBuf> {
+        match self {
+            Self::File { data, labels, .. } => {
+                *data = crate::io::absolute(base, data);
+                let mut files = vec![data.clone()];
+                if let Some(l) = labels {
+                    *l = crate::io::absolute(base, l);
+                    files.push(l.clone());
+                }
+                files
+            }
+            Self::Differentiation { .. } => Vec::new(),
         }
     }
 }

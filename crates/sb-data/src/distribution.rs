@@ -252,11 +252,17 @@ pub enum Distribution {
     },
     /// A point cloud from a `.npy`, `.npz` or `.csv` file; draws resample its rows.
     File {
-        /// The file.
+        /// The file (relative to the experiment file's folder).
         path: PathBuf,
         /// The array's name inside an `.npz` archive.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         key: Option<String>,
+        /// CSV: the field separator. Defaults to `,` (tab for `.tsv`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delimiter: Option<char>,
+        /// CSV: columns to leave out, by header name (an index column is `""`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        drop_columns: Vec<String>,
     },
     /// One time of a labelled time course; draws resample its rows.
     TimeCourse {
@@ -268,6 +274,15 @@ pub enum Distribution {
         /// The CSV column holding the times.
         #[serde(default)]
         time_column: Option<String>,
+        /// The array's name inside an `.npz` archive.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+        /// CSV: the field separator. Defaults to `,` (tab for `.tsv`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delimiter: Option<char>,
+        /// CSV: columns to leave out, by header name (an index column is `""`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        drop_columns: Vec<String>,
         /// The time (label value) to take.
         time: f64,
     },
@@ -377,20 +392,65 @@ impl Distribution {
                 toy(self)
             }
             Self::Checkerboard => toy(self),
-            Self::File { path, key } => {
-                let points = io::read_points(path, key.as_deref())?;
-                Source::empirical(points)
+            Self::File {
+                path,
+                key,
+                delimiter,
+                drop_columns,
+            } => {
+                let options = io::ReadOptions {
+                    key: key.clone(),
+                    delimiter: *delimiter,
+                    drop_columns: drop_columns.clone(),
+                };
+                Source::empirical(io::read_points_with(path, &options)?)
             }
             Self::TimeCourse {
                 data,
                 labels,
                 time_column,
+                key,
+                delimiter,
+                drop_columns,
                 time,
             } => {
-                let course = TimeCourse::load(data, labels.as_deref(), time_column.as_deref())?;
+                let options = io::ReadOptions {
+                    key: key.clone(),
+                    delimiter: *delimiter,
+                    drop_columns: drop_columns.clone(),
+                };
+                let course = TimeCourse::load_with(
+                    data,
+                    labels.as_deref(),
+                    time_column.as_deref(),
+                    &options,
+                )?;
                 Source::empirical(course.at(*time)?)
             }
         })
+    }
+}
+
+impl Distribution {
+    /// Makes the file paths absolute against `base` (the experiment file's folder); the
+    /// files this distribution reads, absolute.
+    pub fn resolve_paths(&mut self, base: &std::path::Path) -> Vec<PathBuf> {
+        match self {
+            Self::File { path, .. } => {
+                *path = crate::io::absolute(base, path);
+                vec![path.clone()]
+            }
+            Self::TimeCourse { data, labels, .. } => {
+                *data = crate::io::absolute(base, data);
+                let mut files = vec![data.clone()];
+                if let Some(l) = labels {
+                    *l = crate::io::absolute(base, l);
+                    files.push(l.clone());
+                }
+                files
+            }
+            _ => Vec::new(),
+        }
     }
 }
 

@@ -21,13 +21,13 @@ pub enum DataError {
         message: String,
     },
     /// A value in a file is NaN or infinite.
-    #[error("{path}: row {row}, column {column} is {value}; data must be finite")]
+    #[error("{path}: row {}, column {} is {value} (counting from 1); data must be finite", row + 1, column + 1)]
     NonFinite {
         /// The file.
         path: PathBuf,
-        /// Zero-based row.
+        /// Zero-based row (shown counting from 1, as every message about a row does).
         row: usize,
-        /// Zero-based column.
+        /// Zero-based column (shown counting from 1).
         column: usize,
         /// The value found.
         value: f64,

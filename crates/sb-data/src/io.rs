@@ -1,5 +1,6 @@
 //! Readers and writers for point clouds and labels: `.npy`, `.npz` and CSV.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 
@@ -7,6 +8,29 @@ use ndarray::{Array1, Array2, ArrayView2, Axis, Ix1, Ix2};
 use ndarray_npy::{NpzReader, ReadNpyError, ReadNpzError, ReadableElement};
 
 use crate::DataError;
+
+/// How to read a data file beyond its path: the `.npz` member, and for CSV the separator
+/// and the columns to leave out. The defaults read a `.npy`, a one-array `.npz`, or a
+/// comma-separated file (tab-separated for `.tsv`) using every column.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReadOptions {
+    /// The array's name inside an `.npz` archive (required when it holds more than one).
+    pub key: Option<String>,
+    /// The CSV field separator; `None` is `,` (tab for `.tsv` files).
+    pub delimiter: Option<char>,
+    /// CSV columns to leave out, by header name (an index column, metadata).
+    pub drop_columns: Vec<String>,
+}
+
+impl ReadOptions {
+    /// Options naming only an `.npz` member.
+    pub fn key(key: Option<&str>) -> Self {
+        Self {
+            key: key.map(str::to_string),
+            ..Self::default()
+        }
+    }
+}
 
 /// Reads a point cloud of shape `(n, d)` from a `.npy`, `.npz` or `.csv` file.
 ///
@@ -18,14 +42,32 @@ use crate::DataError;
 /// A missing file, an unsupported dtype or shape, an empty array, or a NaN or
 /// infinite value, each naming the file.
 pub fn read_points(path: &Path, key: Option<&str>) -> Result<Array2<f64>, DataError> {
-    let points = match extension(path).as_str() {
+    read_points_with(path, &ReadOptions::key(key))
+}
+
+/// [`read_points`] with every reading option: CSV and TSV files honour `delimiter` and
+/// `drop_columns`.
+///
+/// # Errors
+/// As [`read_points`]; a CSV option given for a binary file.
+pub fn read_points_with(path: &Path, options: &ReadOptions) -> Result<Array2<f64>, DataError> {
+    let ext = extension(path);
+    if !matches!(ext.as_str(), "csv" | "tsv" | "txt")
+        && (options.delimiter.is_some() || !options.drop_columns.is_empty())
+    {
+        return Err(DataError::format(
+            path,
+            "`delimiter` and `drop_columns` apply to CSV/TSV files; this is not one",
+        ));
+    }
+    let points = match ext.as_str() {
         "npy" => read_npy_f64(path)?,
-        "npz" => read_npz_f64(path, key)?,
-        "csv" => read_csv(path, None)?.points,
+        "npz" => read_npz_f64(path, options.key.as_deref())?,
+        "csv" | "tsv" | "txt" => read_csv_with(path, None, options)?.points,
         other => {
             return Err(DataError::format(
                 path,
-                format!("unsupported file type `.{other}`; expected .npy, .npz or .csv"),
+                format!("unsupported file type `.{other}`; expected .npy, .npz, .csv or .tsv"),
             ))
         }
     };
@@ -33,10 +75,11 @@ pub fn read_points(path: &Path, key: Option<&str>) -> Result<Array2<f64>, DataEr
     Ok(points)
 }
 
-/// Reads one label per row from a 1-D `.npy` file of integers or floats.
+/// Reads one label per row from a `.npy` file of integers (any width, signed or not),
+/// booleans or floats, of shape `(n,)` or `(n, 1)`.
 ///
 /// # Errors
-/// A missing file, an unsupported dtype, a non-1-D array or a non-finite label.
+/// A missing file, an unsupported dtype, another shape, or a non-finite label.
 pub fn read_labels(path: &Path) -> Result<Vec<f64>, DataError> {
     let labels = read_any_1d(path)?;
     for (row, v) in labels.iter().enumerate() {
@@ -69,9 +112,37 @@ pub struct CsvData {
 /// A missing file or column, a non-numeric cell (named by row and column), ragged rows,
 /// no data rows, or a non-finite value.
 pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<CsvData, DataError> {
+    read_csv_with(path, label_column, &ReadOptions::default())
+}
+
+/// [`read_csv`] with a separator and columns to leave out.
+///
+/// A first column without a name (how pandas writes its index) is refused unless
+/// `drop_columns` names it (`""`), and every non-numeric column is named in one error.
+/// Rows are counted from 1, the header not counted.
+///
+/// # Errors
+/// As [`read_csv`]; a dropped column that does not exist.
+pub fn read_csv_with(
+    path: &Path,
+    label_column: Option<&str>,
+    options: &ReadOptions,
+) -> Result<CsvData, DataError> {
     let file = File::open(path).map_err(|e| io_error(path, e))?;
+    let delimiter = match options.delimiter {
+        Some(c) if c.is_ascii() => c as u8,
+        Some(c) => {
+            return Err(DataError::format(
+                path,
+                format!("delimiter `{c}` is not a single ASCII character"),
+            ))
+        }
+        None if extension(path) == "tsv" => b'\t',
+        None => b',',
+    };
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
+        .delimiter(delimiter)
         .from_reader(file);
     let header: Vec<String> = reader
         .headers()
@@ -79,6 +150,34 @@ pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<CsvData, Data
         .iter()
         .map(str::to_string)
         .collect();
+    for name in &options.drop_columns {
+        if !header.contains(name) {
+            return Err(DataError::format(
+                path,
+                format!("drop_columns: no column named `{name}`; the columns are {header:?}"),
+            ));
+        }
+    }
+    let dropped = |h: &String| options.drop_columns.contains(h);
+    if let Some(first) = header.first() {
+        if (first.is_empty() || first == "Unnamed: 0") && !dropped(first) {
+            return Err(DataError::format(
+                path,
+                format!(
+                    "the first column has no name (`{first}`), as pandas writes its row index; leave it out with `drop_columns: [\"{first}\"]` (or write the file with `index=False`)"
+                ),
+            ));
+        }
+    }
+    if header.len() == 1 && delimiter == b',' && header[0].contains(['\t', ';']) {
+        return Err(DataError::format(
+            path,
+            format!(
+                "one column named `{}`: the file looks separated by tabs or semicolons; set `delimiter`",
+                header[0]
+            ),
+        ));
+    }
     let label_index = match label_column {
         Some(name) => Some(header.iter().position(|h| h == name).ok_or_else(|| {
             DataError::format(
@@ -88,32 +187,32 @@ pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<CsvData, Data
         })?),
         None => None,
     };
-    let columns: Vec<String> = header
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| Some(*i) != label_index)
-        .map(|(_, h)| h.clone())
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| Some(i) != label_index && !dropped(&header[i]))
         .collect();
+    let columns: Vec<String> = keep.iter().map(|&i| header[i].clone()).collect();
     if columns.is_empty() {
-        return Err(DataError::format(path, "no data columns besides the label"));
+        return Err(DataError::format(
+            path,
+            "no data columns left besides the label and the dropped ones",
+        ));
     }
     let mut values = Vec::new();
     let mut labels = Vec::new();
     let mut rows = 0usize;
+    // The first non-numeric cell of each column, so that one error names them all.
+    let mut text: BTreeMap<usize, (usize, String)> = BTreeMap::new();
     for (row, record) in reader.records().enumerate() {
         let record =
             record.map_err(|e| DataError::format(path, format!("row {}: {e}", row + 1)))?;
         for (col, cell) in record.iter().enumerate() {
-            let v: f64 = cell.parse().map_err(|_| {
-                DataError::format(
-                    path,
-                    format!(
-                        "row {}, column `{}`: `{cell}` is not a number",
-                        row + 1,
-                        header[col]
-                    ),
-                )
-            })?;
+            if dropped(&header[col]) {
+                continue;
+            }
+            let Ok(v) = cell.parse::<f64>() else {
+                text.entry(col).or_insert((row + 1, cell.to_string()));
+                continue;
+            };
             if !v.is_finite() {
                 return Err(DataError::NonFinite {
                     path: path.to_path_buf(),
@@ -129,6 +228,33 @@ pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<CsvData, Data
             }
         }
         rows += 1;
+    }
+    if !text.is_empty() {
+        let found: Vec<String> = text
+            .iter()
+            .map(|(col, (row, cell))| format!("`{}` (row {row}: `{cell}`)", header[*col]))
+            .collect();
+        let names: Vec<&str> = text.keys().map(|c| header[*c].as_str()).collect();
+        let hint = if text.contains_key(&label_index.unwrap_or(usize::MAX)) {
+            "; the time column must hold numbers".to_string()
+        } else {
+            format!(
+                "; leave them out with `drop_columns: [{}]`",
+                names.join(", ")
+            )
+        };
+        return Err(DataError::format(
+            path,
+            format!(
+                "{} not numeric: {}{hint}",
+                if text.len() == 1 {
+                    "one column is"
+                } else {
+                    "columns are"
+                },
+                found.join(", ")
+            ),
+        ));
     }
     if rows == 0 {
         return Err(DataError::Empty {
@@ -152,6 +278,13 @@ pub fn write_points(path: &Path, points: ArrayView2<'_, f32>) -> Result<(), Data
     let tmp = path.with_extension("npy.tmp");
     ndarray_npy::write_npy(&tmp, &points.to_owned()).map_err(|e| io_error(path, e))?;
     std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))
+}
+
+/// `path` read relative to `base` (an absolute path stays as it is), without `.` and `..`
+/// where the file exists.
+pub(crate) fn absolute(base: &Path, path: &Path) -> std::path::PathBuf {
+    let joined = base.join(path);
+    joined.canonicalize().unwrap_or(joined)
 }
 
 fn extension(path: &Path) -> String {
@@ -355,21 +488,38 @@ fn read_any_1d(path: &Path) -> Result<Vec<f64>, DataError> {
         return Err(io_error(path, "no such file"));
     }
     check_npy_size(path)?;
-    if let Some(a) = try_npy::<i64, Ix1>(path)? {
-        return Ok(a.iter().map(|&v| v as f64).collect());
+    macro_rules! attempt {
+        ($($t:ty => $conv:expr),* $(,)?) => {$(
+            if let Some(a) = try_npy::<$t, Ix1>(path)? {
+                return Ok(a.iter().map($conv).collect());
+            }
+            if let Some(a) = try_npy::<$t, Ix2>(path)? {
+                if a.ncols() == 1 {
+                    return Ok(a.iter().map($conv).collect());
+                }
+                return Err(DataError::format(
+                    path,
+                    format!("labels must be one per row, of shape (n,) or (n, 1); got shape ({}, {})", a.nrows(), a.ncols()),
+                ));
+            }
+        )*};
     }
-    if let Some(a) = try_npy::<i32, Ix1>(path)? {
-        return Ok(a.iter().map(|&v| f64::from(v)).collect());
-    }
-    if let Some(a) = try_npy::<f64, Ix1>(path)? {
-        return Ok(a.to_vec());
-    }
-    if let Some(a) = try_npy::<f32, Ix1>(path)? {
-        return Ok(a.iter().map(|&v| f64::from(v)).collect());
-    }
+    attempt!(
+        i64 => |&v| v as f64,
+        i32 => |&v| f64::from(v),
+        i16 => |&v| f64::from(v),
+        i8 => |&v| f64::from(v),
+        u64 => |&v| v as f64,
+        u32 => |&v| f64::from(v),
+        u16 => |&v| f64::from(v),
+        u8 => |&v| f64::from(v),
+        bool => |&v| f64::from(u8::from(v)),
+        f64 => |&v| v,
+        f32 => |&v| f64::from(v),
+    );
     Err(DataError::format(
         path,
-        "expected a 1-D array of int32, int64, float32 or float64 labels",
+        "expected labels of an integer, boolean or float dtype, shape (n,) or (n, 1)",
     ))
 }
 
@@ -444,7 +594,10 @@ mod tests {
         let p = dir.path().join("nan.npy");
         ndarray_npy::write_npy(&p, &array![[1.0f64, 2.0], [f64::NAN, 4.0]]).unwrap();
         let e = read_points(&p, None).unwrap_err().to_string();
-        assert!(e.contains("row 1, column 0 is NaN"), "{e}");
+        assert!(
+            e.contains("row 2, column 1 is NaN (counting from 1)"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -467,9 +620,71 @@ mod tests {
         std::fs::write(&p, "x,y\n1,2\n3,abc\n").unwrap();
         let e = read_csv(&p, None).unwrap_err().to_string();
         assert!(
-            e.contains("row 2, column `y`: `abc` is not a number"),
+            e.contains("one column is not numeric: `y` (row 2: `abc`)"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn csv_options_tsv_dropped_columns_and_an_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.tsv");
+        std::fs::write(&p, "id\tx\ty\n7\t1\t2\n8\t3\t4\n").unwrap();
+        let opts = ReadOptions {
+            drop_columns: vec!["id".into()],
+            ..ReadOptions::default()
+        };
+        assert_eq!(
+            read_points_with(&p, &opts).unwrap(),
+            array![[1.0, 2.0], [3.0, 4.0]]
+        );
+        // pandas' index column: refused with the way out, then dropped when named.
+        let q = dir.path().join("pandas.csv");
+        std::fs::write(&q, ",x\n0,1.5\n1,2.5\n").unwrap();
+        let e = read_points(&q, None).unwrap_err().to_string();
+        assert!(e.contains("drop_columns: [\"\"]"), "{e}");
+        let opts = ReadOptions {
+            drop_columns: vec![String::new()],
+            ..ReadOptions::default()
+        };
+        assert_eq!(read_points_with(&q, &opts).unwrap(), array![[1.5], [2.5]]);
+        // A semicolon file read with commas says so.
+        let r = dir.path().join("semi.csv");
+        std::fs::write(&r, "x;y\n1;2\n").unwrap();
+        let e = read_points(&r, None).unwrap_err().to_string();
+        assert!(e.contains("set `delimiter`"), "{e}");
+        let opts = ReadOptions {
+            delimiter: Some(';'),
+            ..ReadOptions::default()
+        };
+        assert_eq!(read_points_with(&r, &opts).unwrap(), array![[1.0, 2.0]]);
+    }
+
+    #[test]
+    fn every_non_numeric_column_is_named_in_one_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        std::fs::write(&p, "x,kind,y,batch\n1,a,2,b1\n3,b,4,b2\n").unwrap();
+        let e = read_points(&p, None).unwrap_err().to_string();
+        assert!(
+            e.contains("columns are not numeric: `kind` (row 1: `a`), `batch` (row 1: `b1`); leave them out with `drop_columns: [kind, batch]`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn labels_of_any_integer_bool_or_float_dtype() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("l.npy");
+        ndarray_npy::write_npy(&p, &array![0u8, 2, 4]).unwrap();
+        assert_eq!(read_labels(&p).unwrap(), vec![0.0, 2.0, 4.0]);
+        ndarray_npy::write_npy(&p, &array![true, false]).unwrap();
+        assert_eq!(read_labels(&p).unwrap(), vec![1.0, 0.0]);
+        ndarray_npy::write_npy(&p, &array![[1i16], [3]]).unwrap();
+        assert_eq!(read_labels(&p).unwrap(), vec![1.0, 3.0]);
+        ndarray_npy::write_npy(&p, &array![[1u32, 2], [3, 4]]).unwrap();
+        let e = read_labels(&p).unwrap_err().to_string();
+        assert!(e.contains("shape (2, 2)"), "{e}");
     }
 
     #[test]

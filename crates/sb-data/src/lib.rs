@@ -34,7 +34,10 @@ pub use distribution::{
     haar_rotation, Component, Distribution, GaussianParameters, MatrixSpec, Source, VectorSpec,
 };
 pub use error::DataError;
-pub use io::{read_csv, read_labels, read_points, write_points, CsvData};
+pub use io::{
+    read_csv, read_csv_with, read_labels, read_points, read_points_with, write_points, CsvData,
+    ReadOptions,
+};
 pub use rng::SbRng;
 pub use split::{Split, SplitSpec};
 pub use timecourse::TimeCourse;

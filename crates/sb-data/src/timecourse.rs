@@ -48,9 +48,23 @@ impl TimeCourse {
         labels: Option<&Path>,
         time_column: Option<&str>,
     ) -> Result<Self, DataError> {
+        Self::load_with(data, labels, time_column, &io::ReadOptions::default())
+    }
+
+    /// [`TimeCourse::load`] with reading options (an `.npz` member, a CSV separator,
+    /// columns to leave out).
+    ///
+    /// # Errors
+    /// As [`TimeCourse::load`].
+    pub fn load_with(
+        data: &Path,
+        labels: Option<&Path>,
+        time_column: Option<&str>,
+        options: &io::ReadOptions,
+    ) -> Result<Self, DataError> {
         match (labels, time_column) {
             (Some(labels_path), None) => {
-                let points = io::read_points(data, None)?;
+                let points = io::read_points_with(data, options)?;
                 let labels = io::read_labels(labels_path)?;
                 if points.nrows() != labels.len() {
                     return Err(DataError::format(
@@ -66,7 +80,7 @@ impl TimeCourse {
                 Self::new(points, labels)
             }
             (None, Some(column)) => {
-                let csv = io::read_csv(data, Some(column))?;
+                let csv = io::read_csv_with(data, Some(column), options)?;
                 let labels = csv.labels.unwrap_or_default();
                 Self::new(csv.points, labels)
             }
@@ -83,6 +97,16 @@ impl TimeCourse {
         t.sort_by(f64::total_cmp);
         t.dedup_by(|a, b| a.total_cmp(b).is_eq());
         t
+    }
+
+    /// Every point, one row per cell, in file order.
+    pub fn points(&self) -> &Array2<f64> {
+        &self.points
+    }
+
+    /// The label of every row.
+    pub fn labels(&self) -> &[f64] {
+        &self.labels
     }
 
     /// The dimension of the points.
