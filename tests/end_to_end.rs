@@ -310,7 +310,17 @@ mod metric {
         ndarray_npy::write_npy(&three, &array![[0.0f64, 1.0, 2.0]]).unwrap();
         let ints = tmp.path().join("ints.npy");
         ndarray_npy::write_npy(&ints, &array![[1i64, 2]]).unwrap();
+        let zero_mean = tmp.path().join("mean.npy");
+        ndarray_npy::write_npy(&zero_mean, &array![0.0f64, 0.0]).unwrap();
+        let indefinite = tmp.path().join("indefinite.npy");
+        ndarray_npy::write_npy(&indefinite, &array![[1.0f64, 2.0], [2.0, 1.0]]).unwrap();
+        let moments = |cov: &Path| BwTarget::Moments {
+            mean: zero_mean.clone(),
+            cov: cov.to_path_buf(),
+        };
         let cases = [
+            // Issue 13: a covariance that is not positive semi-definite gave a value.
+            ("metric_not_psd", bw_uvp(&ok, &moments(&indefinite))),
             ("metric_nan", wasserstein(&nan, &ok, true)),
             ("metric_empty", wasserstein(&ok, &empty, true)),
             ("metric_dims", wasserstein(&ok, &three, false)),

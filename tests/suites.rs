@@ -267,3 +267,48 @@ fn quick_tier_s1_on_the_embryoid_body_data() {
     assert!((get("OT interpolation (reference)") - 0.728).abs() < 0.01);
     assert!((get("Previous time (reference)") - 1.251).abs() < 0.01);
 }
+
+/// The hidden-style check of issue 13: a time course whose coordinates are scaled by 0.1
+/// (spread about 0.1, as normalised single-cell features). With `sigma: auto` the bridge
+/// beats "previous time"; with a σ fitted to unit-scale data (0.5) it does not come close.
+#[test]
+fn sigma_auto_fits_a_course_at_a_tenth_of_the_scale() {
+    let tmp = tempfile::tempdir().unwrap();
+    let course = sb_data::differentiation(400, &[0.0, 1.0, 2.0, 3.5, 5.0], 0.25, 0).unwrap();
+    let points = course.points().mapv(|v| 0.1 * v);
+    ndarray_npy::write_npy(tmp.path().join("x.npy"), &points).unwrap();
+    let labels = ndarray::Array1::from(course.labels().to_vec());
+    ndarray_npy::write_npy(tmp.path().join("t.npy"), &labels).unwrap();
+    let text = "
+name: scaled
+seeds: [0]
+problems:
+  - name: scaled
+    sigma: [auto, 0.5]
+    leave_one_out:
+      course: {kind: file, data: x.npy, labels: t.npy}
+      held_out: [2]
+    metrics: [w1]
+methods:
+  - method: {kind: dsbm, num_steps: 20, first_coupling: reference}
+    net: {hidden: [64, 64]}
+    train: {passes: 4, steps_per_pass: 500, batch_size: 256, lr: 1.0e-3, cache_size: 400}
+eval:
+  samples: 400
+";
+    let file = write(tmp.path(), "scaled.yaml", text);
+    let (dir, _) = run(&file, &options(tmp.path().join("run"), None)).unwrap();
+    let lines = report(&[dir]).unwrap().lines;
+    let get = |benchmark: &str, method: &str| {
+        lines
+            .iter()
+            .find(|l| l.benchmark == benchmark && l.method == method)
+            .and_then(|l| l.mean)
+            .unwrap()
+    };
+    let previous = get("scaled sigma=auto", "Previous time (reference)");
+    let auto = get("scaled sigma=auto", "DSBM-IPF");
+    let fixed = get("scaled sigma=0.5", "DSBM-IPF");
+    assert!(auto < previous, "auto {auto} vs previous time {previous}");
+    assert!(fixed > auto, "σ = 0.5 {fixed} vs auto {auto}");
+}

@@ -107,21 +107,54 @@ fn list(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// Loads the latest finished checkpoint under `dir`, if any: the resume state and the
-/// generator to continue with.
+/// Loads the latest readable checkpoint under `dir`, if any: the resume state and the
+/// generator to continue with. A checkpoint that cannot be read (a truncated file after a
+/// crash) is skipped with a warning naming it, and the one before it is used.
 ///
 /// # Errors
-/// A checkpoint that cannot be read or does not fit the network.
+/// No checkpoint is readable though some exist (the error names the latest one's file), or a
+/// checkpoint does not fit the network.
 pub fn load_latest(
     dir: &Path,
     net: &NetConfig,
     dim: usize,
     device: &Device,
 ) -> Result<Option<(Resume, SbRng)>> {
-    let Some(latest) = list(dir).pop() else {
-        return Ok(None);
-    };
-    let state_path = latest.join("state.json");
+    let mut found = list(dir);
+    let mut first_error = None;
+    while let Some(latest) = found.pop() {
+        match load_one(&latest, net, dim, device) {
+            Ok(loaded) => {
+                if let Some(e) = &first_error {
+                    eprintln!(
+                        "warning: {e}; resuming from the older checkpoint {} instead",
+                        latest.display()
+                    );
+                }
+                return Ok(Some(loaded));
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(CliError::Input(format!(
+            "{e}; no older checkpoint is readable, so the job cannot resume: delete {} to start it afresh",
+            dir.display()
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// One checkpoint folder; errors name the file that could not be read.
+fn load_one(
+    folder: &Path,
+    net: &NetConfig,
+    dim: usize,
+    device: &Device,
+) -> Result<(Resume, SbRng)> {
+    let state_path = folder.join("state.json");
     let text = std::fs::read_to_string(&state_path).map_err(|e| CliError::io(&state_path, e))?;
     let state: State = serde_json::from_str(&text).map_err(|e| CliError::io(&state_path, e))?;
     let load = |file: PathBuf| -> Result<Option<Vec<candle_core::Tensor>>> {
@@ -129,14 +162,16 @@ pub fn load_latest(
             return Ok(None);
         }
         let holder = DriftNet::new(net, dim, device, &mut SbRng::new(0))?;
-        holder.load(&file)?;
+        holder
+            .load(&file)
+            .map_err(|e| CliError::Input(format!("{}: cannot be read: {e}", file.display())))?;
         Ok(Some(holder.params()?))
     };
     let saved = |d: Direction| -> Result<Option<SavedModel>> {
-        let Some(params) = load(latest.join(format!("{d}.safetensors")))? else {
+        let Some(params) = load(folder.join(format!("{d}.safetensors")))? else {
             return Ok(None);
         };
-        let ema = load(latest.join(format!("{d}_ema.safetensors")))?;
+        let ema = load(folder.join(format!("{d}_ema.safetensors")))?;
         Ok(Some(SavedModel { params, ema }))
     };
     let resume = Resume {
@@ -145,7 +180,7 @@ pub fn load_latest(
         forward: saved(Direction::Forward)?,
         backward: saved(Direction::Backward)?,
     };
-    Ok(Some((resume, state.rng)))
+    Ok((resume, state.rng))
 }
 
 /// Fixed evaluation points: (starts in π0, true π1 samples, starts in π1, true π0 samples).

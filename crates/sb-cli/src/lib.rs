@@ -16,6 +16,7 @@ mod cli;
 mod error;
 pub mod experiment;
 pub mod jobs;
+pub mod memory;
 pub mod metric;
 pub mod plot;
 pub mod progress;

@@ -112,7 +112,12 @@ pub fn bw_uvp(samples: &Path, target: &BwTarget) -> Result<MetricLine> {
                     c.ncols()
                 )));
             }
-            sb_eval::bw2_uvp(x.view(), mu.view(), &c)?
+            sb_eval::bw2_uvp(x.view(), mu.view(), &c).map_err(|e| match e {
+                sb_eval::EvalError::Invalid(m) => {
+                    CliError::Input(format!("{}: {m}", cov.display()))
+                }
+                other => other.into(),
+            })?
         }
     };
     Ok(MetricLine {

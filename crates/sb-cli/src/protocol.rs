@@ -17,6 +17,8 @@ use crate::jobs::Reference;
 use crate::{CliError, Result};
 
 /// What a problem's data are, loaded once per run.
+// One value per problem, held for the whole run: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum ProblemData {
     /// Two distributions, and the closed-form bridge when a metric needs it.
     Pair {

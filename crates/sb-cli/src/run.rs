@@ -83,6 +83,7 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<(PathBuf, Vec<Row>)> {
         exp.seeds = vec![seed];
     }
     let data = protocol::load(&exp, path)?;
+    crate::memory::check(&exp, &data, path)?;
     if !options.quiet {
         print_summary(&exp, &data);
     }
@@ -91,6 +92,7 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<(PathBuf, Vec<Row>)> {
         None => exp.name.clone(),
     };
     let out = prepare_out_dir(&name, options.out.as_deref())?;
+    let _lock = RunLock::acquire(&out)?;
     write_atomic(&out.join("config.yaml"), exp.to_yaml().as_bytes())?;
     let info = RunInfo {
         shard: options.shard,
@@ -107,7 +109,10 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<(PathBuf, Vec<Row>)> {
 /// # Errors
 /// A directory without `config.yaml`, or any error of [`run`].
 pub fn resume(run_dir: &Path, quiet: bool) -> Result<(PathBuf, Vec<Row>)> {
-    let (exp, done) = crate::report::read_run(run_dir, "sb run --resume")?;
+    let (exp, _) = crate::report::read_run(run_dir, "sb run --resume")?;
+    let _lock = RunLock::acquire(run_dir)?;
+    // Read the finished rows under the lock: a run that just ended has written them all.
+    let (_, done) = crate::report::read_run(run_dir, "sb run --resume")?;
     let config = run_dir.join("config.yaml");
     let data = protocol::load(&exp, &config)?;
     let info_path = run_dir.join("run.yaml");
@@ -119,6 +124,76 @@ pub fn resume(run_dir: &Path, quiet: bool) -> Result<(PathBuf, Vec<Row>)> {
         ..RunOptions::default()
     };
     execute(&exp, &data, run_dir, done, &options, true)
+}
+
+/// A run directory held by one `sb run` process: `run.lock` holds its process id, is
+/// created exclusively, and is removed when the run ends. A lock left by a process that no
+/// longer exists (killed, or stopped with Ctrl-C) is taken over.
+struct RunLock {
+    path: PathBuf,
+}
+
+impl RunLock {
+    /// Takes the lock of `dir`.
+    ///
+    /// # Errors
+    /// Another live process holds it (the error names its process id), or the lock file
+    /// cannot be written.
+    fn acquire(dir: &Path) -> Result<Self> {
+        let path = dir.join("run.lock");
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    f.write_all(std::process::id().to_string().as_bytes())
+                        .map_err(|e| CliError::io(&path, e))?;
+                    return Ok(Self { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    let pid: Option<u32> = holder.trim().parse().ok();
+                    if pid.is_some_and(process_alive) {
+                        return Err(CliError::Input(format!(
+                            "{} is in use by process {} (an `sb run` writing it); wait for it to end or stop it, then continue with `sb run --resume {}`",
+                            dir.display(),
+                            holder.trim(),
+                            dir.display()
+                        )));
+                    }
+                    // Stale: its process is gone.
+                    std::fs::remove_file(&path).map_err(|e| CliError::io(&path, e))?;
+                }
+                Err(e) => return Err(CliError::io(&path, e)),
+            }
+        }
+        Err(CliError::Input(format!(
+            "{}: another process took the lock while a stale one was removed",
+            path.display()
+        )))
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Whether process `pid` exists (Linux: `/proc/<pid>`; elsewhere every holder counts as
+/// alive, so a stale lock is removed by hand).
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    let proc_root = Path::new("/proc");
+    if proc_root.join("self").exists() {
+        proc_root.join(pid.to_string()).exists()
+    } else {
+        true
+    }
 }
 
 /// The run directory in progress, for the Ctrl-C message.
@@ -261,6 +336,7 @@ pub fn check(path: &Path) -> Result<(Experiment, usize)> {
 pub fn check_with_summary(path: &Path) -> Result<(Experiment, usize, (String, Vec<String>))> {
     let exp = Experiment::load(path)?;
     let data = protocol::load(&exp, path)?;
+    crate::memory::check(&exp, &data, path)?;
     let n = jobs(&exp)?.len();
     let summary = crate::summary::summary(&exp, &data);
     Ok((exp, n, summary))

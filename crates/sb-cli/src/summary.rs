@@ -239,10 +239,10 @@ fn index_columns(x: ArrayView2<'_, f64>) -> Vec<String> {
         .filter(|&j| {
             let c = x.column(j);
             let first = c[0];
-            (first == 0.0 || first == 1.0)
+            (same(first, 0.0) || same(first, 1.0))
                 && c.iter()
                     .enumerate()
-                    .all(|(r, v)| *v == first + r as f64)
+                    .all(|(r, v)| same(*v, first + r as f64))
         })
         .map(|j| {
             format!(
@@ -254,6 +254,11 @@ fn index_columns(x: ArrayView2<'_, f64>) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// Equal up to rounding (the values compared are integers or labels written as numbers).
+fn same(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * (1.0 + b.abs())
 }
 
 /// Coordinates equal to the time label on every row: a time column kept as a feature.
@@ -268,7 +273,7 @@ fn label_columns(x: ArrayView2<'_, f64>, labels: &[f64]) -> Vec<String> {
         return Vec::new();
     }
     (0..x.ncols())
-        .filter(|&j| x.column(j).iter().zip(labels).all(|(v, t)| v == t))
+        .filter(|&j| x.column(j).iter().zip(labels).all(|(v, t)| same(*v, *t)))
         .map(|j| {
             format!(
                 "coordinate x{} equals the time label on every row: a time column kept as a feature? leave it out (CSV: `drop_columns`, or `time_column` instead of `labels`)",

@@ -165,3 +165,75 @@ fn ctrl_c_says_how_to_resume() {
     finish(sb(&["run", "--resume", cut.to_str().unwrap()]));
     assert_eq!(values(&cut).len(), 8);
 }
+
+#[test]
+fn a_truncated_latest_checkpoint_falls_back_to_the_one_before() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("killed.yaml");
+    std::fs::write(&exp, EXPERIMENT).unwrap();
+    let (exp_s, whole, cut) = (
+        exp.to_str().unwrap(),
+        tmp.path().join("whole"),
+        tmp.path().join("cut"),
+    );
+    kill_when(
+        sb(&["run", exp_s, "--out", cut.to_str().unwrap()]),
+        &checkpoint(&cut, "DSB", 2),
+    );
+    // A crash that left the latest checkpoint's weights half written.
+    let latest = checkpoint(&cut, "DSB", 2);
+    for entry in std::fs::read_dir(&latest).unwrap().flatten() {
+        let p = entry.path();
+        if p.extension().is_some_and(|e| e == "safetensors") {
+            let bytes = std::fs::read(&p).unwrap();
+            std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+        }
+    }
+    let out = sb(&["run", "--resume", cut.to_str().unwrap()])
+        .wait_with_output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("pass0002/") && stderr.contains("cannot be read"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("resuming from the older checkpoint") && stderr.contains("pass0001"),
+        "{stderr}"
+    );
+    finish(sb(&["run", exp_s, "--out", whole.to_str().unwrap()]));
+    assert_eq!(values(&whole), values(&cut));
+}
+
+#[test]
+fn a_run_directory_in_use_is_locked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("killed.yaml");
+    std::fs::write(&exp, EXPERIMENT).unwrap();
+    let cut = tmp.path().join("cut");
+    let running = sb(&["run", exp.to_str().unwrap(), "--out", cut.to_str().unwrap()]);
+    let start = Instant::now();
+    while !checkpoint(&cut, "DSB", 1).exists() {
+        assert!(start.elapsed() < Duration::from_secs(300), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // A second process on the same directory is refused, naming the holder.
+    let second = sb(&["run", "--resume", cut.to_str().unwrap()])
+        .wait_with_output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("is in use by process {}", running.id())),
+        "{stderr}"
+    );
+    // Once the holder is gone (killed: its lock is left behind), resuming takes over.
+    let mut running = running;
+    running.kill().unwrap();
+    let _ = running.wait();
+    assert!(cut.join("run.lock").exists());
+    finish(sb(&["run", "--resume", cut.to_str().unwrap()]));
+    assert!(!cut.join("run.lock").exists());
+    assert_eq!(values(&cut).len(), 8);
+}

@@ -164,7 +164,8 @@ pub fn read_csv_with(
             return Err(DataError::format(
                 path,
                 format!(
-                    "the first column has no name (`{first}`), as pandas writes its row index; leave it out with `drop_columns: [\"{first}\"]` (or write the file with `index=False`)"
+                    "the first column has no name{}, as pandas writes its row index; leave it out with `drop_columns: [\"{first}\"]` (or write the file with `index=False`)",
+                    if first.is_empty() { String::new() } else { format!(" (`{first}`)") }
                 ),
             ));
         }
@@ -239,7 +240,8 @@ pub fn read_csv_with(
             "; the time column must hold numbers".to_string()
         } else {
             format!(
-                "; leave them out with `drop_columns: [{}]`",
+                "; leave {} out with `drop_columns: [{}]`",
+                if names.len() == 1 { "it" } else { "them" },
                 names.join(", ")
             )
         };

@@ -41,8 +41,45 @@ pub fn bw2_uvp(
     mu: ArrayView1<'_, f64>,
     cov: &Array2<f64>,
 ) -> Result<f64, EvalError> {
+    check_covariance(cov)?;
     let (m, s) = (mean(samples)?, covariance(samples)?);
     uvp(m.view(), &s, mu, cov)
+}
+
+/// A target covariance must be square, symmetric and positive semi-definite (to rounding:
+/// eigenvalues ≥ −1e-10 × the largest magnitude).
+fn check_covariance(cov: &Array2<f64>) -> Result<(), EvalError> {
+    let (r, c) = cov.dim();
+    if r != c {
+        return Err(EvalError::ShapeMismatch(format!(
+            "the target covariance is {r}×{c}, not square"
+        )));
+    }
+    let scale = cov.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    for i in 0..r {
+        for j in 0..i {
+            if (cov[[i, j]] - cov[[j, i]]).abs() > 1e-9 * scale.max(f64::MIN_POSITIVE) {
+                return Err(EvalError::Invalid(format!(
+                    "the target covariance is not symmetric: entry ({}, {}) is {} but ({}, {}) is {}",
+                    i + 1,
+                    j + 1,
+                    cov[[i, j]],
+                    j + 1,
+                    i + 1,
+                    cov[[j, i]]
+                )));
+            }
+        }
+    }
+    let (eigenvalues, _) = crate::linalg::sym_eigen(cov)?;
+    let largest = eigenvalues.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    let smallest = eigenvalues.iter().copied().fold(f64::INFINITY, f64::min);
+    if smallest < -1e-10 * largest {
+        return Err(EvalError::Invalid(format!(
+            "the target covariance is not positive semi-definite: its smallest eigenvalue is {smallest:.6e}"
+        )));
+    }
+    Ok(())
 }
 
 /// BW2²-UVP in percent of samples against a Gaussian fitted to `target` samples.

@@ -16,6 +16,19 @@ pub enum EvalError {
         /// Zero-based row.
         row: usize,
     },
+    /// An input has the right shape but an invalid value.
+    #[error("{0}")]
+    Invalid(String),
+    /// A computation would need more memory than the system has available.
+    #[error("{what} needs {} but {} of memory is available", crate::memory::human_bytes(*needed), crate::memory::human_bytes(*available))]
+    TooLarge {
+        /// What would be allocated.
+        what: String,
+        /// Bytes it needs.
+        needed: u64,
+        /// Bytes available.
+        available: u64,
+    },
 }
 
 pub(crate) fn check_cloud(

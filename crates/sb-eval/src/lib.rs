@@ -32,6 +32,7 @@ mod error;
 mod gaussian;
 mod interpolation;
 pub mod linalg;
+pub mod memory;
 mod mmd;
 mod simplex;
 mod sinkhorn;

@@ -100,6 +100,10 @@ pub fn sinkhorn(
     // [e^-ABSORB, e^ABSORB] it is absorbed into the potentials and the kernel rebuilt; a
     // product that underflows to zero falls back to one log-domain iteration.
     const ABSORB: f64 = 50.0;
+    crate::memory::ensure_fits(
+        &format!("the Sinkhorn kernel of {n} × {m} points"),
+        (n as u64).saturating_mul(m as u64).saturating_mul(8),
+    )?;
     let mut kernel = Array2::zeros((n, m));
     let mut rebuild = true;
     let (mut u, mut v) = (vec![1.0; n], vec![1.0; m]);

@@ -27,6 +27,10 @@ pub fn cost_matrix(
 ) -> Result<Array2<f64>, EvalError> {
     check_pair(a, b)?;
     let (n, m) = (a.nrows(), b.nrows());
+    crate::memory::ensure_fits(
+        &format!("the exact-OT cost matrix of {n} × {m} points"),
+        (n as u64).saturating_mul(m as u64).saturating_mul(8),
+    )?;
     let mut c = Array2::<f64>::zeros((n, m));
     // Rows in parallel: every entry is computed alone, so the numbers never depend on the
     // number of threads.
