@@ -4,15 +4,16 @@
 //!
 //! The estimates are upper bounds of the large allocations, not of every byte: the networks
 //! (weights, gradients, two Adam moments and an EMA copy, two networks), the training cache,
-//! one batch's activations, the particles of an evaluation, and the dense cost matrix of each
-//! exact-OT metric (8 bytes per pair of points).
+//! one batch's activations and the particles of an evaluation. Exact OT needs no estimate:
+//! above [`sb_eval::DENSE_MAX_BYTES`] (or a quarter of the free memory) it computes costs from
+//! the points instead of holding the dense matrix.
 
 use std::path::Path;
 
 use sb_eval::memory::{available_bytes, human_bytes};
 
-use crate::experiment::{Experiment, Metric};
-use crate::protocol::{Part, ProblemData};
+use crate::experiment::Experiment;
+use crate::protocol::ProblemData;
 use crate::{CliError, Result};
 
 /// Copies of the network parameters alive in training: weights, gradients, Adam's two
@@ -25,40 +26,10 @@ pub fn estimates(exp: &Experiment, data: &[ProblemData]) -> Vec<(String, u64)> {
     let b = |x: usize| x as u64;
     for (i, (p, d)) in exp.problems.iter().zip(data).enumerate() {
         let pi = exp.problem_key(i);
-        let (dim, ot_pairs) = match d {
-            ProblemData::Pair { pi0, splits, .. } => {
-                let n = |k: usize| {
-                    splits[k]
-                        .as_ref()
-                        .map_or(exp.eval.samples, |s| s.test.nrows())
-                };
-                (pi0.dim(), b(n(0).max(n(1))).pow(2))
-            }
-            ProblemData::Course(course) => {
-                let largest = p
-                    .leave_one_out
-                    .iter()
-                    .flat_map(|l| &l.held_out)
-                    .filter_map(|t| Part::new(course, *t).ok())
-                    .map(|part| b(part.start.nrows()) * b(part.truth.nrows()))
-                    .max()
-                    .unwrap_or(0);
-                (course.dim(), largest)
-            }
+        let dim = match d {
+            ProblemData::Pair { pi0, .. } => pi0.dim(),
+            ProblemData::Course(course) => course.dim(),
         };
-        let metrics = exp.metrics_for(p);
-        if metrics.iter().any(|m| matches!(m, Metric::W1 | Metric::W2)) {
-            out.push((
-                format!("problems[{pi}]: the exact-OT evaluation (a dense cost matrix)"),
-                ot_pairs.saturating_mul(8),
-            ));
-        }
-        if metrics.contains(&Metric::W2Train) {
-            out.push((
-                format!("problems[{pi}]: w2_train's exact OT on eval.train_points"),
-                b(exp.eval.train_points).pow(2).saturating_mul(8),
-            ));
-        }
         for (j, m) in exp.methods.iter().enumerate() {
             let mj = exp.method_key(j);
             let steps = m

@@ -22,6 +22,10 @@ pub struct MetricLine {
     /// Whether the exact solver converged (W1, W2).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub converged: Option<bool>,
+    /// How the exact solver held the costs: `dense`, or `on_the_fly` from the points (W1,
+    /// W2; chosen automatically, see `sb_eval::exact`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub costs: Option<sb_eval::CostStorage>,
 }
 
 /// The target of `sb metric bw-uvp`.
@@ -72,6 +76,7 @@ pub fn wasserstein(a: &Path, b: &Path, squared: bool) -> Result<MetricLine> {
         n: xa.nrows(),
         m: Some(xb.nrows()),
         converged: Some(d.transport.converged),
+        costs: Some(d.transport.costs),
     })
 }
 
@@ -126,5 +131,6 @@ pub fn bw_uvp(samples: &Path, target: &BwTarget) -> Result<MetricLine> {
         n: x.nrows(),
         m: None,
         converged: None,
+        costs: None,
     })
 }

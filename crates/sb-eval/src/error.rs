@@ -9,11 +9,11 @@ pub enum EvalError {
     #[error("shape mismatch: {0}")]
     ShapeMismatch(String),
     /// An input holds NaN or infinity.
-    #[error("{what} holds a non-finite value at row {row}")]
+    #[error("{what} holds a non-finite value at row {} (counting from 1)", row + 1)]
     NonFinite {
         /// Which input.
         what: &'static str,
-        /// Zero-based row.
+        /// Zero-based row (shown counting from 1).
         row: usize,
     },
     /// An input has the right shape but an invalid value.

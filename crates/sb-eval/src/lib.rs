@@ -44,6 +44,6 @@ pub use error::EvalError;
 pub use gaussian::{gaussian_draws, GaussianBridge};
 pub use interpolation::{ot_interpolate, w1_weighted, w2_weighted};
 pub use mmd::mmd_rbf;
-pub use simplex::{emd, EmdOptions, Transport};
+pub use simplex::{emd, emd_points, CostStorage, EmdOptions, Transport};
 pub use sinkhorn::{sinkhorn, EntropicTransport, SinkhornOptions};
-pub use wasserstein::{cost_matrix, w1, w2, Distance, Ground};
+pub use wasserstein::{cost_matrix, exact, w1, w2, Distance, Ground, DENSE_MAX_BYTES};

@@ -21,7 +21,7 @@
 
 use ndarray::ArrayView2;
 
-use crate::EvalError;
+use crate::{EvalError, Ground};
 
 const NONE: usize = usize::MAX;
 
@@ -39,6 +39,138 @@ pub struct Transport {
     pub converged: bool,
     /// Number of pivots.
     pub pivots: u64,
+    /// Where the costs were read from: a dense matrix, or computed from the points where
+    /// the method needed them.
+    pub costs: CostStorage,
+}
+
+/// How the network simplex read the arc costs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CostStorage {
+    /// An `n × m` matrix held in memory (8 bytes per pair).
+    Dense,
+    /// Computed from the points when pricing (memory `O((n + m)·d)`).
+    OnTheFly,
+}
+
+/// Where the network simplex reads arc costs: the cost of one arc, a row segment for the
+/// pricing scan, and the largest magnitude (which sizes the artificial arcs).
+trait Costs: Sync {
+    fn at(&self, i: usize, j: usize) -> f64;
+    /// Costs `C_i,j0 … C_i,j0+len−1`: a slice of a matrix, or `buf` filled.
+    fn row<'s>(&'s self, i: usize, j0: usize, len: usize, buf: &'s mut [f64]) -> &'s [f64];
+    fn max_abs(&self) -> f64;
+    fn storage(&self) -> CostStorage;
+}
+
+/// A dense row-major cost matrix with `m` columns.
+struct DenseCosts<'a> {
+    cost: &'a [f64],
+    m: usize,
+}
+
+impl Costs for DenseCosts<'_> {
+    fn at(&self, i: usize, j: usize) -> f64 {
+        self.cost[i * self.m + j]
+    }
+    fn row<'s>(&'s self, i: usize, j0: usize, len: usize, _: &'s mut [f64]) -> &'s [f64] {
+        let e = i * self.m + j0;
+        &self.cost[e..e + len]
+    }
+    fn max_abs(&self) -> f64 {
+        self.cost.iter().fold(0.0f64, |acc, v| acc.max(v.abs()))
+    }
+    fn storage(&self) -> CostStorage {
+        CostStorage::Dense
+    }
+}
+
+/// Costs computed from the points: `C_ij = c(a_i, b_j)` with the sinks stored coordinate by
+/// coordinate, so a row segment is `d` passes over contiguous memory that vectorise. Each
+/// entry sums `(a_ik − b_jk)²` over `k` in increasing order, exactly as
+/// [`crate::cost_matrix`] does, so both paths see bitwise equal costs.
+struct PointCosts {
+    /// Sources, row-major `n × d`.
+    a: Vec<f64>,
+    /// Sinks, coordinate-major `d × m`.
+    b: Vec<f64>,
+    m: usize,
+    d: usize,
+    ground: Ground,
+}
+
+impl PointCosts {
+    fn new(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>, ground: Ground) -> Self {
+        let (m, d) = b.dim();
+        let mut bt = vec![0.0; d * m];
+        for (j, y) in b.outer_iter().enumerate() {
+            for (k, v) in y.iter().enumerate() {
+                bt[k * m + j] = *v;
+            }
+        }
+        Self {
+            a: a.iter().copied().collect(),
+            b: bt,
+            m,
+            d,
+            ground,
+        }
+    }
+}
+
+impl Costs for PointCosts {
+    fn at(&self, i: usize, j: usize) -> f64 {
+        let x = &self.a[i * self.d..(i + 1) * self.d];
+        let d2: f64 = x
+            .iter()
+            .enumerate()
+            .map(|(k, xk)| {
+                let t = xk - self.b[k * self.m + j];
+                t * t
+            })
+            .sum();
+        match self.ground {
+            Ground::Euclidean => d2.sqrt(),
+            Ground::SquaredEuclidean => d2,
+        }
+    }
+    fn row<'s>(&'s self, i: usize, j0: usize, len: usize, buf: &'s mut [f64]) -> &'s [f64] {
+        let out = &mut buf[..len];
+        out.fill(0.0);
+        let x = &self.a[i * self.d..(i + 1) * self.d];
+        for (k, &xk) in x.iter().enumerate() {
+            let col = &self.b[k * self.m + j0..k * self.m + j0 + len];
+            for (c, &y) in out.iter_mut().zip(col) {
+                let t = xk - y;
+                *c += t * t;
+            }
+        }
+        if self.ground == Ground::Euclidean {
+            for c in out.iter_mut() {
+                *c = c.sqrt();
+            }
+        }
+        out
+    }
+    fn max_abs(&self) -> f64 {
+        use rayon::prelude::*;
+        let n = self.a.len() / self.d.max(1);
+        (0..n)
+            .into_par_iter()
+            .map_init(
+                || vec![0.0; self.m],
+                |buf, i| {
+                    self.row(i, 0, self.m, buf)
+                        .iter()
+                        .fold(0.0f64, |acc, v| acc.max(v.abs()))
+                },
+            )
+            .reduce(|| 0.0, f64::max)
+    }
+    fn storage(&self) -> CostStorage {
+        CostStorage::OnTheFly
+    }
 }
 
 /// Options for [`emd`].
@@ -92,7 +224,32 @@ pub fn emd(
     };
     let cost = cost.as_standard_layout();
     let cost = cost.as_slice().expect("standard layout is contiguous");
-    let mut net = Network::new(cost, (n, m), supply);
+    let mut net = Network::new(DenseCosts { cost, m }, (n, m), supply);
+    let converged = net.run(options.max_pivots);
+    Ok(net.into_transport(total, converged))
+}
+
+/// [`emd`] between two uniformly weighted point clouds without the dense cost matrix: costs
+/// are computed from the points where the simplex needs them, so memory is `O((n + m)·d)`
+/// (the points, the tree, the plan) instead of `8·n·m` bytes. Same pivots, same plan and same
+/// cost as [`emd`] on [`crate::cost_matrix`] of the same points (the costs are bitwise equal);
+/// slower per pivot, as each priced arc costs `d` operations instead of one read.
+///
+/// # Errors
+/// Empty or non-finite clouds, or different dimensions.
+pub fn emd_points(
+    a: ArrayView2<'_, f64>,
+    b: ArrayView2<'_, f64>,
+    ground: Ground,
+    options: EmdOptions,
+) -> Result<Transport, EvalError> {
+    crate::error::check_pair(a, b)?;
+    let (n, m) = (a.nrows(), b.nrows());
+    let g = gcd(n, m);
+    let mut supply = vec![(m / g) as f64; n];
+    supply.extend(std::iter::repeat_n(-((n / g) as f64), m));
+    let total = (n / g * m) as f64;
+    let mut net = Network::new(PointCosts::new(a, b, ground), (n, m), supply);
     let converged = net.run(options.max_pivots);
     Ok(net.into_transport(total, converged))
 }
@@ -118,9 +275,11 @@ fn check_weights(name: &'static str, w: &[f64], len: usize) -> Result<(), EvalEr
     Ok(())
 }
 
-struct Network<'a> {
-    /// The cost matrix, row-major: arc `e` costs `cost[e]`.
-    cost: &'a [f64],
+struct Network<C: Costs> {
+    /// The arc costs: arc `e` joins source `e / m` to sink `e % m`.
+    cost: C,
+    /// A row segment of computed costs (on-the-fly costs only).
+    buf: Vec<f64>,
     n: usize,
     m: usize,
     /// The artificial root's index, `n + m`.
@@ -228,14 +387,20 @@ struct Pivot {
     delta: f64,
 }
 
-impl<'a> Network<'a> {
-    fn new(cost: &'a [f64], (n, m): (usize, usize), supply: Vec<f64>) -> Self {
+impl<C: Costs> Network<C> {
+    fn new(cost: C, (n, m): (usize, usize), supply: Vec<f64>) -> Self {
         let nodes = n + m;
         let root = nodes;
-        let max_cost = cost.iter().fold(0.0f64, |acc, v| acc.max(v.abs()));
+        let max_cost = cost.max_abs();
         let art_cost = (max_cost + 1.0) * nodes as f64;
+        let block = ((n * m) as f64).sqrt().ceil().max(10.0) as usize;
+        let buf = match cost.storage() {
+            CostStorage::Dense => Vec::new(),
+            CostStorage::OnTheFly => vec![0.0; block.min(m)],
+        };
         let mut net = Self {
             cost,
+            buf,
             n,
             m,
             root,
@@ -251,7 +416,7 @@ impl<'a> Network<'a> {
             last_succ: (0..=nodes).collect(),
             pi: vec![0.0; nodes + 1],
             next_arc: 0,
-            block: ((n * m) as f64).sqrt().ceil().max(10.0) as usize,
+            block,
             pivots: 0,
             dirty: Vec::new(),
         };
@@ -306,7 +471,7 @@ impl<'a> Network<'a> {
     fn arc_cost(&self, arc: usize) -> f64 {
         let real = self.n * self.m;
         if arc < real {
-            self.cost[arc]
+            self.cost.at(arc / self.m, arc % self.m)
         } else if self.supply[arc - real] >= 0.0 {
             0.0
         } else {
@@ -337,7 +502,7 @@ impl<'a> Network<'a> {
             let (i, j0) = (e / m, e % m);
             let len = (m - j0).min(left_in_block).min(arcs - scanned);
             let segment = Segment {
-                costs: &self.cost[e..e + len],
+                costs: self.cost.row(i, j0, len, &mut self.buf),
                 sinks: &sinks[j0..j0 + len],
                 pi_source: sources[i],
                 best,
@@ -598,7 +763,7 @@ impl<'a> Network<'a> {
             if arc < real && self.flow[u] > 0.0 {
                 let (i, j) = (arc / self.m, arc % self.m);
                 let f = self.flow[u] / total;
-                cost += f * self.cost[arc];
+                cost += f * self.cost.at(i, j);
                 plan.push((i, j, f));
             }
         }
@@ -611,6 +776,7 @@ impl<'a> Network<'a> {
             potentials: (alpha, beta),
             converged,
             pivots: self.pivots,
+            costs: self.cost.storage(),
         }
     }
 }

@@ -3,7 +3,7 @@
 use ndarray::{Array2, Axis};
 use proptest::prelude::*;
 use sb_data::SbRng;
-use sb_eval::{cost_matrix, emd, w1, w2, EmdOptions, Ground};
+use sb_eval::{cost_matrix, emd, emd_points, w1, w2, CostStorage, EmdOptions, Ground};
 
 mod common;
 use common::{fixtures, load};
@@ -31,6 +31,26 @@ fn agrees_with_pot() {
                 case["a"],
                 got.value
             );
+        }
+    }
+}
+
+/// Exact OT with costs computed from the points (no dense matrix) against POT's values.
+#[test]
+fn costs_on_the_fly_agree_with_pot() {
+    let text = std::fs::read_to_string(fixtures().join("wasserstein_reference.json")).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for case in reference["cases"].as_array().unwrap() {
+        let a = load(case["a"].as_str().unwrap());
+        let b = load(case["b"].as_str().unwrap());
+        for (name, ground) in [("w1", Ground::Euclidean), ("w2", Ground::SquaredEuclidean)] {
+            let t = emd_points(a.view(), b.view(), ground, EmdOptions::default()).unwrap();
+            assert!(t.converged);
+            assert_eq!(t.costs, CostStorage::OnTheFly);
+            let got = if name == "w2" { t.cost.sqrt() } else { t.cost };
+            let want = case[name].as_f64().unwrap();
+            let rel = (got - want).abs() / want;
+            assert!(rel < 1e-9, "{} {name}: {got} vs POT {want}", case["a"]);
         }
     }
 }
@@ -94,6 +114,32 @@ fn cloud(rng: &mut SbRng, n: usize, d: usize, shift: f64) -> Array2<f64> {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Costs computed from the points are the dense matrix's, bitwise: the same pivots, plan,
+    /// potentials and cost, for both grounds, unequal sizes, and coordinates on a coarse grid
+    /// (many ties).
+    #[test]
+    fn costs_on_the_fly_equal_the_dense_path(
+        n in 1usize..40, m in 1usize..40, d in 1usize..4, seed in 0u64..10_000, coarse in proptest::bool::ANY,
+    ) {
+        let mut rng = SbRng::new(seed);
+        let mut a = cloud(&mut rng, n, d, 0.0);
+        let mut b = cloud(&mut rng, m, d, 0.5);
+        if coarse {
+            a.mapv_inplace(f64::round);
+            b.mapv_inplace(f64::round);
+        }
+        for ground in [Ground::Euclidean, Ground::SquaredEuclidean] {
+            let c = cost_matrix(a.view(), b.view(), ground).unwrap();
+            let dense = emd(None, None, c.view(), EmdOptions::default()).unwrap();
+            let fly = emd_points(a.view(), b.view(), ground, EmdOptions::default()).unwrap();
+            prop_assert_eq!(dense.cost.to_bits(), fly.cost.to_bits());
+            prop_assert_eq!(dense.pivots, fly.pivots);
+            prop_assert_eq!(&dense.plan, &fly.plan);
+            prop_assert_eq!(&dense.potentials, &fly.potentials);
+            prop_assert_eq!((dense.costs, fly.costs), (CostStorage::Dense, CostStorage::OnTheFly));
+        }
+    }
 
     /// W1 is a metric on empirical measures: zero on identical clouds, symmetric, and
     /// satisfies the triangle inequality; it is translation equivariant
