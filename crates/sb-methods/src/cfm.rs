@@ -238,6 +238,7 @@ pub fn couple(
             let options = SinkhornOptions {
                 tol: 1e-6,
                 max_iter: 1000,
+                ..SinkhornOptions::default()
             };
             let plan = sinkhorn(None, None, cost.view(), 2.0 * sigma * sigma, options)
                 .map_err(solver_error)?;
