@@ -239,7 +239,7 @@ fn help_texts() {
     let mut cmd = sb_cli::Cli::command();
     insta::assert_snapshot!("help", cmd.render_help().to_string());
     for sub in [
-        "run", "report", "check", "plot", "sample", "metric", "bench",
+        "run", "report", "check", "plot", "sample", "metric", "bench", "slurm",
     ] {
         let help = cmd
             .find_subcommand_mut(sub)
@@ -248,6 +248,41 @@ fn help_texts() {
             .to_string();
         insta::assert_snapshot!(format!("help_{sub}"), help);
     }
+}
+
+#[test]
+fn slurm_scripts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = write(tmp.path(), "tiny.yaml", TINY);
+    let options = sb_cli::slurm::SlurmOptions {
+        jobs: 2,
+        out: tmp.path().join("cluster"),
+        time: Some("1:00:00".into()),
+        partition: Some("short".into()),
+        cpus: 4,
+        mem: Some("8G".into()),
+        sb: Some("/opt/sb/bin/sb".into()),
+    };
+    let files = sb_cli::slurm::write_scripts(&exp, &options).unwrap();
+    let root = tmp.path().canonicalize().unwrap().display().to_string();
+    for (name, path) in [
+        ("slurm_array", &files.array),
+        ("slurm_merge", &files.merge),
+        ("slurm_submit", &files.submit),
+    ] {
+        let text = std::fs::read_to_string(path)
+            .unwrap()
+            .replace(&root, "<tmp>");
+        insta::assert_snapshot!(name, text);
+    }
+    let too_many = sb_cli::slurm::SlurmOptions { jobs: 3, ..options };
+    let e = sb_cli::slurm::write_scripts(&exp, &too_many)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "--jobs 3: the experiment has 2 job(s), so 1 ≤ --jobs ≤ 2"
+    );
 }
 
 mod metric {

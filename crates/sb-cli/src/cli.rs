@@ -39,9 +39,38 @@ enum Command {
         #[arg(long)]
         quiet: bool,
         /// Run only every N-th job, starting at job I (0 ≤ I < N), into its own directory
-        /// [default: runs/<name>-shard<I>of<N>]; `sb report` merges the shards.
+        /// [default: runs/<name>-shard<I>of<N>]; `sb report` merges the shards. Inside a
+        /// Slurm job array it defaults to the task's shard (SLURM_ARRAY_TASK_ID over the
+        /// array's size).
         #[arg(long, value_name = "I/N", conflicts_with = "resume")]
         shard: Option<crate::jobs::Shard>,
+    },
+    /// Write Slurm scripts for an experiment: a job array with one shard per task and a
+    /// dependent job that merges them with `sb report` (submit with `sh OUT/submit.sh`).
+    Slurm {
+        /// The experiment file (YAML).
+        experiment: PathBuf,
+        /// Array tasks (shards), at most the experiment's jobs.
+        #[arg(long)]
+        jobs: usize,
+        /// Where the scripts, the shards and the merged report go [default: runs/<name>-slurm].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Time limit of each task (Slurm's format, e.g. 2:00:00).
+        #[arg(long)]
+        time: Option<String>,
+        /// Partition.
+        #[arg(long)]
+        partition: Option<String>,
+        /// CPUs per task (also each task's threads).
+        #[arg(long, default_value_t = 2)]
+        cpus: usize,
+        /// Memory per task (e.g. 8G).
+        #[arg(long)]
+        mem: Option<String>,
+        /// The sb executable the tasks run [default: this one].
+        #[arg(long)]
+        sb: Option<PathBuf>,
     },
     /// Merge run directories (the shards of one sweep, or runs of one experiment with other
     /// seeds) into one table: Markdown on stdout; with --out, also CSV and JSON.
@@ -242,6 +271,10 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
             shard,
         } => {
             crate::run::stop_cleanly_on_ctrl_c();
+            let shard = match (shard, &resume) {
+                (None, None) => crate::slurm::shard_from_env(|k| std::env::var(k).ok())?,
+                (s, _) => s,
+            };
             let (dir, _) = match (resume, experiment) {
                 (Some(dir), _) => crate::run::resume(&dir, quiet)?,
                 (None, Some(exp)) => run(
@@ -311,6 +344,43 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
                     crate::plot::progress_chart(&run_dir, &p.name)?;
                 }
             }
+        }
+        Command::Slurm {
+            experiment,
+            jobs,
+            out,
+            time,
+            partition,
+            cpus,
+            mem,
+            sb,
+        } => {
+            let out = match out {
+                Some(o) => o,
+                None => {
+                    let exp = crate::experiment::Experiment::load(&experiment)?;
+                    PathBuf::from("runs").join(format!("{}-slurm", crate::run::slug(&exp.name)))
+                }
+            };
+            let files = crate::slurm::write_scripts(
+                &experiment,
+                &crate::slurm::SlurmOptions {
+                    jobs,
+                    out,
+                    time,
+                    partition,
+                    cpus,
+                    mem,
+                    sb,
+                },
+            )?;
+            println!(
+                "wrote {}, {} and {}; submit with: sh {}",
+                files.array.display(),
+                files.merge.display(),
+                files.submit.display(),
+                files.submit.display()
+            );
         }
         Command::Check { experiment } => {
             let (exp, jobs, (summary, warnings)) = crate::run::check_with_summary(&experiment)?;

@@ -25,6 +25,7 @@ pub mod report;
 pub mod results;
 pub mod run;
 pub mod sample;
+pub mod slurm;
 pub mod summary;
 pub mod sweep;
 pub mod table;
