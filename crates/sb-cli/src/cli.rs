@@ -216,6 +216,20 @@ enum MetricCommand {
         /// The second cloud, shape (m, d).
         b: PathBuf,
     },
+    /// Entropic OT (Sinkhorn) with the squared Euclidean cost: ⟨P, C⟩ of the plan, its
+    /// iterations and marginal error.
+    Sinkhorn {
+        /// The first cloud, shape (n, d).
+        a: PathBuf,
+        /// The second cloud, shape (m, d).
+        b: PathBuf,
+        /// The regularisation ε.
+        #[arg(long)]
+        reg: f64,
+        /// Stop when the first marginal's L1 error is below this.
+        #[arg(long, default_value_t = 1e-9)]
+        tol: f64,
+    },
     /// BW2²-UVP (percent) of samples against a Gaussian given by moments or by samples.
     BwUvp {
         /// The samples, shape (n, d).
@@ -470,6 +484,9 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
             let line = match m {
                 MetricCommand::W1 { a, b } => crate::metric::wasserstein(&a, &b, false)?,
                 MetricCommand::W2 { a, b } => crate::metric::wasserstein(&a, &b, true)?,
+                MetricCommand::Sinkhorn { a, b, reg, tol } => {
+                    crate::metric::sinkhorn(&a, &b, reg, tol)?
+                }
                 MetricCommand::BwUvp {
                     samples,
                     mean,

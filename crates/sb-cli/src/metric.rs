@@ -26,6 +26,45 @@ pub struct MetricLine {
     /// W2; chosen automatically, see `sb_eval::exact`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub costs: Option<sb_eval::CostStorage>,
+    /// Sinkhorn: the regularisation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reg: Option<f64>,
+    /// Sinkhorn: iterations run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<usize>,
+    /// Sinkhorn: the final L1 error of the first marginal (the second is exact).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marginal_error: Option<f64>,
+}
+
+/// Entropic OT between the clouds in two files: `⟨P, C⟩` of the Sinkhorn plan for the squared
+/// Euclidean cost, uniform weights, stopped when the first marginal's L1 error is below `tol`.
+///
+/// # Errors
+/// Unreadable files, empty or non-finite arrays, different dimensions, or `reg ≤ 0`.
+pub fn sinkhorn(a: &Path, b: &Path, reg: f64, tol: f64) -> Result<MetricLine> {
+    let (xa, xb) = (
+        sb_data::read_points(a, None)?,
+        sb_data::read_points(b, None)?,
+    );
+    same_dim(&xa, a, &xb, b)?;
+    let c = sb_eval::cost_matrix(xa.view(), xb.view(), sb_eval::Ground::SquaredEuclidean)?;
+    let options = sb_eval::SinkhornOptions {
+        tol,
+        ..sb_eval::SinkhornOptions::default()
+    };
+    let e = sb_eval::sinkhorn(None, None, c.view(), reg, options)?;
+    Ok(MetricLine {
+        metric: "sinkhorn",
+        value: e.cost,
+        n: xa.nrows(),
+        m: Some(xb.nrows()),
+        converged: Some(e.converged),
+        costs: None,
+        reg: Some(reg),
+        iterations: Some(e.iterations),
+        marginal_error: Some(e.marginal_error),
+    })
 }
 
 /// The target of `sb metric bw-uvp`.
@@ -77,6 +116,9 @@ pub fn wasserstein(a: &Path, b: &Path, squared: bool) -> Result<MetricLine> {
         m: Some(xb.nrows()),
         converged: Some(d.transport.converged),
         costs: Some(d.transport.costs),
+        reg: None,
+        iterations: None,
+        marginal_error: None,
     })
 }
 
@@ -132,5 +174,8 @@ pub fn bw_uvp(samples: &Path, target: &BwTarget) -> Result<MetricLine> {
         m: None,
         converged: None,
         costs: None,
+        reg: None,
+        iterations: None,
+        marginal_error: None,
     })
 }

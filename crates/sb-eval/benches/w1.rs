@@ -1,4 +1,5 @@
-//! Exact W1 by the network simplex at n = m = 1000, 2000, 4000, d = 5:
+//! Exact W1 by the network simplex at n = m = 1000, 2000, 4000, d = 5, with the dense cost
+//! matrix (`w1_d5`) and with costs computed from the points (`w1_on_the_fly_d5`):
 //! `cargo bench -p sb-eval --bench w1`. The side-by-side comparison with POT is
 //! `python3 benchmarks/w1_vs_pot.py`.
 
@@ -25,5 +26,26 @@ fn bench_w1(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_w1);
+fn bench_w1_on_the_fly(c: &mut Criterion) {
+    let mut group = c.benchmark_group("w1_on_the_fly_d5");
+    group.sample_size(10);
+    for n in [1000usize, 2000, 4000] {
+        let (a, b) = clouds(n, 5);
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |bench, _| {
+            bench.iter(|| {
+                sb_eval::emd_points(
+                    a.view(),
+                    b.view(),
+                    sb_eval::Ground::Euclidean,
+                    sb_eval::EmdOptions::default(),
+                )
+                .expect("valid clouds")
+                .cost
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_w1, bench_w1_on_the_fly);
 criterion_main!(benches);

@@ -1,6 +1,7 @@
 //! Entropic optimal transport by Sinkhorn iterations in the log domain.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, Axis};
+use rayon::prelude::*;
 
 use crate::EvalError;
 
@@ -88,9 +89,7 @@ pub fn sinkhorn(
     let (n, m) = cost.dim();
     crate::error::check_cost(cost)?;
     if !(reg > 0.0 && reg.is_finite()) {
-        return Err(EvalError::ShapeMismatch(format!(
-            "reg must be > 0, got {reg}"
-        )));
+        return Err(EvalError::Invalid(format!("reg must be > 0, got {reg}")));
     }
     let weights =
         |w: Option<&[f64]>, k: usize, name: &'static str| -> Result<Vec<f64>, EvalError> {
@@ -202,27 +201,26 @@ impl Level<'_> {
         let kernel = &mut self.kernel;
         let mut rebuild = true;
         let (mut u, mut v) = (vec![1.0; n], vec![1.0; m]);
+        let (mut kv, mut ktu) = (vec![0.0; n], vec![0.0; m]);
+        let mut partials = Vec::new();
+        // Whether `kv` holds K v for the current kernel and v (the error's product is the next
+        // u update's: one product saved per iteration).
+        let mut fresh = false;
         while iterations < max_iter {
             if rebuild {
-                for (i, mut row) in kernel.rows_mut().into_iter().enumerate() {
-                    for (j, k) in row.iter_mut().enumerate() {
-                        *k = ((f[i] + g[j] - cost[[i, j]]) / reg).exp();
-                    }
-                }
+                rebuild_kernel(kernel, cost, f, g, reg);
                 u.fill(1.0);
                 v.fill(1.0);
                 rebuild = false;
+                fresh = false;
             }
-            for (i, ui) in u.iter_mut().enumerate() {
-                let kv: f64 = kernel.row(i).iter().zip(&v).map(|(k, vj)| k * vj).sum();
-                *ui = a[i] / kv;
+            if !fresh {
+                kernel_times(kernel, &v, &mut kv);
             }
-            let mut ktu = vec![0.0; m];
-            for (i, ui) in u.iter().enumerate() {
-                for (acc, k) in ktu.iter_mut().zip(kernel.row(i)) {
-                    *acc += k * ui;
-                }
+            for ((ui, kvi), ai) in u.iter_mut().zip(&kv).zip(a) {
+                *ui = ai / kvi;
             }
+            kernel_t_times(kernel, &u, &mut partials, &mut ktu);
             for (vj, (kt, bj)) in v.iter_mut().zip(ktu.iter().zip(b)) {
                 *vj = bj / kt;
             }
@@ -235,11 +233,13 @@ impl Level<'_> {
                 continue;
             }
             // The second marginal is exact after the v update; measure the first.
-            error = (0..n)
-                .map(|i| {
-                    let row: f64 = kernel.row(i).iter().zip(&v).map(|(k, vj)| k * vj).sum();
-                    (u[i] * row - a[i]).abs()
-                })
+            kernel_times(kernel, &v, &mut kv);
+            fresh = true;
+            error = u
+                .iter()
+                .zip(&kv)
+                .zip(a)
+                .map(|((ui, kvi), ai)| (ui * kvi - ai).abs())
                 .sum();
             let converged = error < tol;
             let out_of_range = u.iter().chain(&v).any(|x| x.ln().abs() > ABSORB);
@@ -257,6 +257,87 @@ impl Level<'_> {
             }
         }
         (iterations, error)
+    }
+}
+
+/// Rows per task of the kernel products: fixed, so the sums (and the results) do not depend
+/// on the number of threads.
+const ROWS_PER_TASK: usize = 64;
+
+/// Kernel entries from which the products run on rayon's threads (below, one thread runs the
+/// same arithmetic).
+const PARALLEL_FROM: usize = 1 << 18;
+
+/// `K_ij = exp((f_i + g_j − C_ij)/reg)`, rows in parallel for large kernels.
+fn rebuild_kernel(
+    kernel: &mut Array2<f64>,
+    cost: ArrayView2<'_, f64>,
+    f: &[f64],
+    g: &[f64],
+    reg: f64,
+) {
+    let fill = |(i, mut row): (usize, ndarray::ArrayViewMut1<'_, f64>)| {
+        for (j, k) in row.iter_mut().enumerate() {
+            *k = ((f[i] + g[j] - cost[[i, j]]) / reg).exp();
+        }
+    };
+    if kernel.len() >= PARALLEL_FROM {
+        kernel
+            .axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .for_each(fill);
+    } else {
+        kernel.axis_iter_mut(Axis(0)).enumerate().for_each(fill);
+    }
+}
+
+/// `out = K v`, each entry one row's sum in order.
+fn kernel_times(kernel: &Array2<f64>, v: &[f64], out: &mut [f64]) {
+    let row_dot = |(i, o): (usize, &mut f64)| {
+        *o = kernel.row(i).iter().zip(v).map(|(k, vj)| k * vj).sum();
+    };
+    if kernel.len() >= PARALLEL_FROM {
+        out.par_iter_mut()
+            .enumerate()
+            .with_min_len(ROWS_PER_TASK)
+            .for_each(row_dot);
+    } else {
+        out.iter_mut().enumerate().for_each(row_dot);
+    }
+}
+
+/// `out = Kᵀ u`: partial sums over fixed blocks of [`ROWS_PER_TASK`] rows (in parallel for
+/// large kernels), then the blocks' sums in block order.
+fn kernel_t_times(kernel: &Array2<f64>, u: &[f64], partials: &mut Vec<f64>, out: &mut [f64]) {
+    let (n, m) = kernel.dim();
+    let blocks = n.div_ceil(ROWS_PER_TASK);
+    partials.clear();
+    partials.resize(blocks * m, 0.0);
+    let block_sum = |(c, acc): (usize, &mut [f64])| {
+        let rows = c * ROWS_PER_TASK..((c + 1) * ROWS_PER_TASK).min(n);
+        for i in rows {
+            let ui = u[i];
+            for (a, k) in acc.iter_mut().zip(kernel.row(i)) {
+                *a += k * ui;
+            }
+        }
+    };
+    if kernel.len() >= PARALLEL_FROM {
+        partials.par_chunks_mut(m).enumerate().for_each(block_sum);
+        let partials = &*partials;
+        out.par_iter_mut()
+            .enumerate()
+            .with_min_len(256)
+            .for_each(|(j, o)| {
+                *o = (0..blocks).map(|c| partials[c * m + j]).sum();
+            });
+    } else {
+        partials.chunks_mut(m).enumerate().for_each(block_sum);
+        let partials = &*partials;
+        out.iter_mut().enumerate().for_each(|(j, o)| {
+            *o = (0..blocks).map(|c| partials[c * m + j]).sum();
+        });
     }
 }
 

@@ -90,3 +90,28 @@ fn eps_scaling_saves_iterations_at_small_reg() {
     assert!(scaled.converged, "{}", scaled.marginal_error);
     assert!((plain.cost - scaled.cost).abs() < 1e-6 * scaled.cost);
 }
+
+/// Large kernels run on rayon's threads in fixed blocks: the same bits on one thread as on two.
+#[test]
+fn threads_do_not_change_the_numbers() {
+    let mut rng = sb_data::SbRng::new(4);
+    let a = ndarray::Array2::from_shape_fn((700, 3), |_| rng.normal());
+    let b = ndarray::Array2::from_shape_fn((500, 3), |_| rng.normal() + 0.5);
+    let c = cost_matrix(a.view(), b.view(), Ground::SquaredEuclidean).unwrap();
+    let solve = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| sinkhorn(None, None, c.view(), 0.5, SinkhornOptions::default()).unwrap())
+    };
+    let (one, two) = (solve(1), solve(2));
+    assert!(one.converged);
+    assert_eq!(one.iterations, two.iterations);
+    assert_eq!(one.cost.to_bits(), two.cost.to_bits());
+    assert!(one
+        .plan
+        .iter()
+        .zip(&two.plan)
+        .all(|(x, y)| x.to_bits() == y.to_bits()));
+}
