@@ -330,6 +330,29 @@ mod metric {
             serde_json::Value::Null
         );
         assert!((bw.value - 3.6375732044428424).abs() < 1e-9 * 3.64);
+        // `sb metric sinkhorn` against POT's log-domain Sinkhorn (sinkhorn_reference.json).
+        let text = std::fs::read_to_string(fixture("sinkhorn_reference.json")).unwrap();
+        let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let case = &reference["cases"][0];
+        let line = sb_cli::metric::sinkhorn(
+            &fixture(case["a"].as_str().unwrap()),
+            &fixture(case["b"].as_str().unwrap()),
+            case["reg"].as_f64().unwrap(),
+            1e-11,
+        )
+        .unwrap();
+        let want = case["cost"].as_f64().unwrap();
+        assert!(
+            (line.value - want).abs() < 1e-7 * want,
+            "{} vs {want}",
+            line.value
+        );
+        let json = serde_json::to_value(&line).unwrap();
+        assert_eq!(json["converged"], serde_json::Value::Bool(true));
+        assert!(
+            json["iterations"].as_u64().unwrap() > 0
+                && json["marginal_error"].as_f64().unwrap() < 1e-11
+        );
     }
 
     #[test]
