@@ -1,0 +1,308 @@
+//! `sbridge._core`: the Rust side of the Python package. Every function takes float64
+//! arrays (the Python layer, `python/sbridge/__init__.py`, converts and documents) and raises
+//! `ValueError` with sb-eval's message on bad input.
+
+use ndarray::{Array1, Array2};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+fn value_error(e: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+/// Weights as given, or `None` for an empty array (POT's convention for uniform).
+fn weights(w: &PyReadonlyArray1<'_, f64>) -> Option<Vec<f64>> {
+    let w = w.as_array();
+    (!w.is_empty()).then(|| w.to_vec())
+}
+
+/// A sparse plan as a dense `n × m` array.
+fn dense(plan: &[(usize, usize, f64)], n: usize, m: usize) -> Array2<f64> {
+    let mut g = Array2::zeros((n, m));
+    for &(i, j, p) in plan {
+        g[[i, j]] = p;
+    }
+    g
+}
+
+/// Exact OT: `(plan, cost, alpha, beta, converged, pivots)`.
+#[pyfunction]
+#[pyo3(signature = (a, b, cost, max_pivots=None))]
+#[allow(clippy::type_complexity)]
+fn emd<'py>(
+    py: Python<'py>,
+    a: PyReadonlyArray1<'py, f64>,
+    b: PyReadonlyArray1<'py, f64>,
+    cost: PyReadonlyArray2<'py, f64>,
+    max_pivots: Option<u64>,
+) -> PyResult<(
+    Bound<'py, PyArray2<f64>>,
+    f64,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    bool,
+    u64,
+)> {
+    let (wa, wb) = (weights(&a), weights(&b));
+    let c = cost.as_array().to_owned();
+    let (n, m) = c.dim();
+    let t = py
+        .detach(|| {
+            sb_eval::emd(
+                wa.as_deref(),
+                wb.as_deref(),
+                c.view(),
+                sb_eval::EmdOptions { max_pivots },
+            )
+        })
+        .map_err(value_error)?;
+    let (alpha, beta) = t.potentials;
+    Ok((
+        dense(&t.plan, n, m).into_pyarray(py),
+        t.cost,
+        Array1::from(alpha).into_pyarray(py),
+        Array1::from(beta).into_pyarray(py),
+        t.converged,
+        t.pivots,
+    ))
+}
+
+/// Exact W_p (p = 1 or 2) between uniformly weighted clouds: `(value, converged, costs)`.
+#[pyfunction]
+fn wasserstein<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArray2<'py, f64>,
+    p: u32,
+) -> PyResult<(f64, bool, String)> {
+    let (x, y) = (x.as_array().to_owned(), y.as_array().to_owned());
+    let d = py
+        .detach(|| match p {
+            1 => sb_eval::w1(x.view(), y.view()),
+            2 => sb_eval::w2(x.view(), y.view()),
+            _ => Err(sb_eval::EvalError::Invalid(format!(
+                "p must be 1 or 2, got {p}"
+            ))),
+        })
+        .map_err(value_error)?;
+    let costs = match d.transport.costs {
+        sb_eval::CostStorage::Dense => "dense",
+        sb_eval::CostStorage::OnTheFly => "on_the_fly",
+    };
+    Ok((d.value, d.transport.converged, costs.to_string()))
+}
+
+/// Entropic OT: the plan and a dict of the solve.
+#[pyfunction]
+#[pyo3(signature = (a, b, cost, reg, tol, max_iter, eps_scaling))]
+#[allow(clippy::too_many_arguments)]
+fn sinkhorn<'py>(
+    py: Python<'py>,
+    a: PyReadonlyArray1<'py, f64>,
+    b: PyReadonlyArray1<'py, f64>,
+    cost: PyReadonlyArray2<'py, f64>,
+    reg: f64,
+    tol: f64,
+    max_iter: usize,
+    eps_scaling: bool,
+) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyDict>)> {
+    let (wa, wb) = (weights(&a), weights(&b));
+    let c = cost.as_array().to_owned();
+    let options = sb_eval::SinkhornOptions {
+        tol,
+        max_iter,
+        eps_scaling,
+    };
+    let e = py
+        .detach(|| sb_eval::sinkhorn(wa.as_deref(), wb.as_deref(), c.view(), reg, options))
+        .map_err(value_error)?;
+    let log = PyDict::new(py);
+    log.set_item("cost", e.cost)?;
+    log.set_item("f", Array1::from(e.potentials.0).into_pyarray(py))?;
+    log.set_item("g", Array1::from(e.potentials.1).into_pyarray(py))?;
+    log.set_item("iterations", e.iterations)?;
+    log.set_item("converged", e.converged)?;
+    log.set_item("marginal_error", e.marginal_error)?;
+    Ok((e.plan.into_pyarray(py), log))
+}
+
+/// BW2²-UVP (%) of samples against `N(mean, cov)`.
+#[pyfunction]
+fn bw_uvp(
+    samples: PyReadonlyArray2<'_, f64>,
+    mean: PyReadonlyArray1<'_, f64>,
+    cov: PyReadonlyArray2<'_, f64>,
+) -> PyResult<f64> {
+    sb_eval::bw2_uvp(
+        samples.as_array(),
+        mean.as_array(),
+        &cov.as_array().to_owned(),
+    )
+    .map_err(value_error)
+}
+
+/// cBW2²-UVP (%) over conditioning inputs.
+#[pyfunction]
+fn cbw_uvp(
+    samples: Vec<PyReadonlyArray2<'_, f64>>,
+    means: Vec<PyReadonlyArray1<'_, f64>>,
+    covs: Vec<PyReadonlyArray2<'_, f64>>,
+    target_var_trace: f64,
+) -> PyResult<f64> {
+    if samples.len() != means.len() || samples.len() != covs.len() {
+        return Err(value_error(format!(
+            "{} sample sets, {} means and {} covariances: give one of each per input",
+            samples.len(),
+            means.len(),
+            covs.len()
+        )));
+    }
+    let covs: Vec<Array2<f64>> = covs.iter().map(|c| c.as_array().to_owned()).collect();
+    let conditionals: Vec<_> = samples
+        .iter()
+        .zip(&means)
+        .zip(&covs)
+        .map(|((s, m), c)| (s.as_array(), m.as_array(), c))
+        .collect();
+    sb_eval::cbw2_uvp(&conditionals, target_var_trace).map_err(value_error)
+}
+
+/// `KL(N(m1, s1) ‖ N(m2, s2))`.
+#[pyfunction]
+fn gaussian_kl(
+    m1: PyReadonlyArray1<'_, f64>,
+    s1: PyReadonlyArray2<'_, f64>,
+    m2: PyReadonlyArray1<'_, f64>,
+    s2: PyReadonlyArray2<'_, f64>,
+) -> PyResult<f64> {
+    sb_eval::gaussian_kl(
+        m1.as_array(),
+        &s1.as_array().to_owned(),
+        m2.as_array(),
+        &s2.as_array().to_owned(),
+    )
+    .map_err(value_error)
+}
+
+/// Biased MMD² with the kernel `exp(−‖x − y‖²/(2h²))`.
+#[pyfunction]
+fn mmd_rbf(x: PyReadonlyArray2<'_, f64>, y: PyReadonlyArray2<'_, f64>, h: f64) -> PyResult<f64> {
+    sb_eval::mmd_rbf(x.as_array(), y.as_array(), h).map_err(value_error)
+}
+
+/// The closed-form Gaussian Schrödinger bridge.
+#[pyclass(name = "GaussianBridge", module = "sbridge")]
+struct PyGaussianBridge {
+    inner: sb_eval::GaussianBridge,
+}
+
+#[pymethods]
+impl PyGaussianBridge {
+    #[new]
+    fn new(
+        mu0: PyReadonlyArray1<'_, f64>,
+        sigma0: PyReadonlyArray2<'_, f64>,
+        mu1: PyReadonlyArray1<'_, f64>,
+        sigma1: PyReadonlyArray2<'_, f64>,
+        eps: f64,
+    ) -> PyResult<Self> {
+        let inner = sb_eval::GaussianBridge::new(
+            mu0.as_array().to_owned(),
+            sigma0.as_array().to_owned(),
+            mu1.as_array().to_owned(),
+            sigma1.as_array().to_owned(),
+            eps,
+        )
+        .map_err(value_error)?;
+        Ok(Self { inner })
+    }
+
+    /// The dimension.
+    #[getter]
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    /// `C = Cov(X0, X1)` of the optimal plan.
+    #[getter]
+    fn cross_covariance<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
+        self.inner.cross_covariance().clone().into_pyarray(py)
+    }
+
+    /// The covariance `[[Σ0, C], [Cᵀ, Σ1]]` of the plan.
+    fn plan_covariance<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
+        self.inner.plan_covariance().into_pyarray(py)
+    }
+
+    /// `(mean, cov)` of the marginal at time `t`.
+    fn marginal<'py>(
+        &self,
+        py: Python<'py>,
+        t: f64,
+    ) -> (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray2<f64>>) {
+        let (m, c) = self.inner.marginal(t);
+        (m.into_pyarray(py), c.into_pyarray(py))
+    }
+
+    /// `(mean, cov)` of `X1 | X0 = x`.
+    fn conditional<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray1<'py, f64>,
+    ) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray2<f64>>)> {
+        if x.len()? != self.inner.dim() {
+            return Err(value_error(format!(
+                "x has {} entries, the bridge dimension {}",
+                x.len()?,
+                self.inner.dim()
+            )));
+        }
+        let (m, c) = self.inner.conditional(x.as_array());
+        Ok((m.into_pyarray(py), c.into_pyarray(py)))
+    }
+
+    /// `n` exact draws of the marginal at time `t` (the project's seeded generator).
+    #[pyo3(signature = (t, n, seed=0))]
+    fn sample_marginal<'py>(
+        &self,
+        py: Python<'py>,
+        t: f64,
+        n: usize,
+        seed: u64,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let mut rng = sb_data::SbRng::new(seed);
+        let x = self
+            .inner
+            .sample_marginal(t, n, &mut rng)
+            .map_err(value_error)?;
+        Ok(x.into_pyarray(py))
+    }
+
+    /// `n` exact draws `(X0, X1)` of the optimal plan.
+    #[pyo3(signature = (n, seed=0))]
+    fn sample_plan<'py>(
+        &self,
+        py: Python<'py>,
+        n: usize,
+        seed: u64,
+    ) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>)> {
+        let mut rng = sb_data::SbRng::new(seed);
+        let (x0, x1) = self.inner.sample_plan(n, &mut rng).map_err(value_error)?;
+        Ok((x0.into_pyarray(py), x1.into_pyarray(py)))
+    }
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(emd, m)?)?;
+    m.add_function(wrap_pyfunction!(wasserstein, m)?)?;
+    m.add_function(wrap_pyfunction!(sinkhorn, m)?)?;
+    m.add_function(wrap_pyfunction!(bw_uvp, m)?)?;
+    m.add_function(wrap_pyfunction!(cbw_uvp, m)?)?;
+    m.add_function(wrap_pyfunction!(gaussian_kl, m)?)?;
+    m.add_function(wrap_pyfunction!(mmd_rbf, m)?)?;
+    m.add_class::<PyGaussianBridge>()?;
+    Ok(())
+}
