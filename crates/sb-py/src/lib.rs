@@ -294,8 +294,187 @@ impl PyGaussianBridge {
     }
 }
 
+/// A method entry as in an experiment file's `methods:` list: the solver, its networks and
+/// its schedule, with the same names and defaults.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    method: sb_methods::MethodConfig,
+    #[serde(default)]
+    net: sb_methods::NetConfig,
+    #[serde(default)]
+    train: sb_methods::TrainConfig,
+}
+
+/// What `Bridge.save` writes beside the weights (`bridge.json`), to rebuild the bridge.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Saved {
+    entry: Entry,
+    sigma: f64,
+    dim: usize,
+    seed: u64,
+}
+
+/// A trained Schrödinger bridge (any method of the `sb` runner).
+#[pyclass(name = "Bridge", module = "sbridge", unsendable)]
+struct PyBridge {
+    bridge: sb_methods::TrainedBridge,
+    saved: Saved,
+}
+
+fn to_f32(x: &PyReadonlyArray2<'_, f64>) -> Array2<f32> {
+    x.as_array().mapv(|v| v as f32)
+}
+
+fn direction(name: &str) -> PyResult<sb_methods::Direction> {
+    match name {
+        "forward" => Ok(sb_methods::Direction::Forward),
+        "backward" => Ok(sb_methods::Direction::Backward),
+        other => Err(value_error(format!(
+            "direction must be \"forward\" or \"backward\", got {other:?}"
+        ))),
+    }
+}
+
+#[pymethods]
+impl PyBridge {
+    /// Trains `entry` (JSON of an experiment file's method entry) between the rows of `x0`
+    /// and `x1` with a reference of noise `sigma`; every random draw from `seed`.
+    #[staticmethod]
+    fn fit(
+        py: Python<'_>,
+        x0: PyReadonlyArray2<'_, f64>,
+        x1: PyReadonlyArray2<'_, f64>,
+        entry: &str,
+        sigma: f64,
+        seed: u64,
+    ) -> PyResult<Self> {
+        let entry: Entry = serde_json::from_str(entry).map_err(value_error)?;
+        let (x0, x1) = (x0.as_array().to_owned(), x1.as_array().to_owned());
+        for (name, x) in [("x0", &x0), ("x1", &x1)] {
+            if x.nrows() < 2 || x.iter().any(|v| !v.is_finite()) {
+                return Err(value_error(format!(
+                    "{name} must hold at least two rows of finite numbers"
+                )));
+            }
+        }
+        let dim = x0.ncols();
+        let solver = entry.method.build(sigma).map_err(value_error)?;
+        let trainer = sb_methods::Trainer::new(
+            solver,
+            entry.net.clone(),
+            entry.train.clone(),
+            candle_core::Device::Cpu,
+        )
+        .map_err(value_error)?;
+        let bridge = py
+            .detach(|| {
+                let (pi0, pi1) = (
+                    sb_data::Source::empirical(x0),
+                    sb_data::Source::empirical(x1),
+                );
+                let mut rng = sb_data::SbRng::stream(seed, 0);
+                trainer.train(&pi0, &pi1, &mut rng, &mut [])
+            })
+            .map_err(value_error)?;
+        Ok(Self {
+            bridge,
+            saved: Saved {
+                entry,
+                sigma,
+                dim,
+                seed,
+            },
+        })
+    }
+
+    /// The method's name in results (DSBM-IMF, SB-CFM, …).
+    #[getter]
+    fn name(&self) -> String {
+        self.bridge.name()
+    }
+
+    /// The method entry trained, as JSON.
+    #[getter]
+    fn config(&self) -> String {
+        serde_json::to_string(&self.saved.entry).expect("plain data serialises")
+    }
+
+    /// Transports the rows of `x`: the end points, or with `trajectories` every Euler state
+    /// (shape (steps + 1, n, d)).
+    fn sample<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'py, f64>,
+        direction_name: &str,
+        seed: u64,
+        trajectories: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let d = direction(direction_name)?;
+        let columns = x.as_array().ncols();
+        if columns != self.saved.dim {
+            return Err(value_error(format!(
+                "x has {columns} columns but the bridge was trained in dimension {}",
+                self.saved.dim
+            )));
+        }
+        let start = to_f32(&x);
+        let mut rng = sb_data::SbRng::stream(seed, 7);
+        let sim = self
+            .bridge
+            .sample(d, &start, &mut rng, trajectories)
+            .map_err(value_error)?;
+        if trajectories {
+            let n = start.nrows();
+            let states = &sim.states;
+            let mut out = ndarray::Array3::<f64>::zeros((states.len(), n, self.saved.dim));
+            for (k, s) in states.iter().enumerate() {
+                out.index_axis_mut(ndarray::Axis(0), k)
+                    .assign(&s.mapv(f64::from));
+            }
+            Ok(out.into_pyarray(py).into_any())
+        } else {
+            Ok(sim.end().mapv(f64::from).into_pyarray(py).into_any())
+        }
+    }
+
+    /// Writes the weights (or LightSB's plan) and `bridge.json` in `dir`.
+    fn save(&self, dir: &str) -> PyResult<()> {
+        let dir = std::path::Path::new(dir);
+        std::fs::create_dir_all(dir).map_err(|e| value_error(format!("{}: {e}", dir.display())))?;
+        self.bridge.save(dir).map_err(value_error)?;
+        let json = serde_json::to_string_pretty(&self.saved).expect("plain data serialises");
+        let path = dir.join("bridge.json");
+        std::fs::write(&path, json).map_err(|e| value_error(format!("{}: {e}", path.display())))
+    }
+
+    /// Reads a bridge written by `save`.
+    #[staticmethod]
+    fn load(dir: &str) -> PyResult<Self> {
+        let dir = std::path::Path::new(dir);
+        let path = dir.join("bridge.json");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| value_error(format!("{}: {e}", path.display())))?;
+        let saved: Saved = serde_json::from_str(&text)
+            .map_err(|e| value_error(format!("{}: {e}", path.display())))?;
+        let solver = saved.entry.method.build(saved.sigma).map_err(value_error)?;
+        let bridge = sb_methods::TrainedBridge::load(
+            solver,
+            &saved.entry.net,
+            saved.dim,
+            saved.entry.train.passes,
+            dir,
+            candle_core::Device::Cpu,
+        )
+        .map_err(value_error)?;
+        Ok(Self { bridge, saved })
+    }
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyBridge>()?;
     m.add_function(wrap_pyfunction!(emd, m)?)?;
     m.add_function(wrap_pyfunction!(wasserstein, m)?)?;
     m.add_function(wrap_pyfunction!(sinkhorn, m)?)?;

@@ -132,3 +132,57 @@ def test_bad_input_raises_value_error_with_the_reason():
 def test_the_docstring_example():
     x = np.random.default_rng(0).standard_normal((500, 2))
     assert round(sbridge.wasserstein(x, x + 1.0, p=2), 6) == 1.414214
+
+
+def gaussians(n, seed):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 2)) * 0.5 - 1.0, rng.standard_normal((n, 2)) + 1.0
+
+
+@pytest.mark.parametrize(
+    "method, options",
+    [
+        ("dsbm-imf", {"num_steps": 10, "hidden": [64], "passes": 2, "steps_per_pass": 600, "lr": 3e-3, "cache_size": 400}),
+        ("dsb", {"num_steps": 10, "hidden": [64], "passes": 6, "steps_per_pass": 600, "lr": 3e-3, "cache_size": 200}),
+        ("sb-cfm", {"num_steps": 10, "hidden": [64], "passes": 2, "steps_per_pass": 600, "lr": 3e-3, "cache_size": 400}),
+        ("lightsb", {"components": 2, "steps": 300}),
+    ],
+)
+def test_bridge_fit_sample_save_load(tmp_path, method, options):
+    x0, x1 = gaussians(400, 0)
+    bridge = sbridge.Bridge.fit(x0, x1, method=method, sigma=1.0, seed=1, **options)
+    again = sbridge.Bridge.fit(x0, x1, method=method, sigma=1.0, seed=1, **options)
+    forward = bridge.sample(x0, seed=2)
+    np.testing.assert_array_equal(forward, again.sample(x0, seed=2))
+    assert forward.shape == (400, 2) and np.isfinite(forward).all()
+    # Carried towards π1 = N(1, I): the mean moves from −1 most of the way to 1 (DSB, three IPF
+    # iterations here, least far), and back.
+    backward = bridge.sample(x1, direction="backward", seed=2)
+    assert ((forward.mean(0) + 1.0) / 2 > 0.6).all(), forward.mean(0)
+    assert ((1.0 - backward.mean(0)) / 2 > 0.6).all(), backward.mean(0)
+    path = bridge.sample(x0[:5], seed=3, return_trajectories=True)
+    assert path.ndim == 3 and path.shape[1:] == (5, 2)
+    np.testing.assert_allclose(path[0], x0[:5], atol=1e-6)
+    bridge.save(tmp_path / "b")
+    loaded = sbridge.Bridge.load(tmp_path / "b")
+    assert loaded.name == bridge.name and loaded.config == bridge.config
+    np.testing.assert_allclose(loaded.sample(x0, seed=2), forward, atol=1e-5)
+
+
+def test_bridge_names_and_options_follow_the_experiment_file():
+    x0, x1 = gaussians(64, 1)
+    short = {"num_steps": 5, "hidden": [8], "passes": 1, "steps_per_pass": 5, "cache_size": 32}
+    assert sbridge.Bridge.fit(x0, x1, method="dsbm-ipf", **short).name.startswith("DSBM-IPF")
+    bridge = sbridge.Bridge.fit(x0, x1, method="dsbm-imf", **{**short, "passes": 2})
+    assert bridge.name == "DSBM-IMF"
+    config = bridge.config
+    assert config["method"]["first_coupling"] == "independent"
+    assert config["train"]["passes"] == 2 and config["train"]["batch_size"] == 256  # a default
+    with pytest.raises(ValueError, match="unknown field `learning_rate`"):
+        sbridge.Bridge.fit(x0, x1, method="dsb", learning_rate=1e-3)
+    with pytest.raises(ValueError, match="unknown variant `nope`"):
+        sbridge.Bridge.fit(x0, x1, method="nope")
+    with pytest.raises(ValueError, match="direction must be"):
+        bridge.sample(x0, direction="sideways")
+    with pytest.raises(ValueError, match="columns"):
+        bridge.sample(np.zeros((3, 5)))

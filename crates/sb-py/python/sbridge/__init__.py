@@ -15,14 +15,16 @@ the library's message.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import numpy as np
 
 from . import _core
 
 __all__ = [
+    "Bridge",
     "emd",
     "emd2",
     "EmdResult",
@@ -37,6 +39,91 @@ __all__ = [
 ]
 
 GaussianBridge = _core.GaussianBridge
+
+
+# Method names: the solver's name in results, or the experiment file's `kind`.
+_METHODS = {
+    "dsb": {"kind": "dsb"},
+    "dsbm-ipf": {"kind": "dsbm", "first_coupling": "reference"},
+    "dsbm-imf": {"kind": "dsbm", "first_coupling": "independent"},
+    "dsbm": {"kind": "dsbm"},
+    "ot-cfm": {"kind": "ot_cfm"},
+    "sb-cfm": {"kind": "sb_cfm"},
+    "sf2m": {"kind": "sf2m"},
+    "lightsb": {"kind": "lightsb"},
+}
+# Keys of the experiment file's `net:` and `train:` blocks; every other keyword goes to `method:`.
+_NET = {"hidden", "activation", "time", "time_dim"}
+_TRAIN = {
+    "passes",
+    "steps_per_pass",
+    "batch_size",
+    "lr",
+    "cache_size",
+    "cache_reuse",
+    "cache_refresh",
+    "warm_start",
+    "ema_decay",
+    "grad_clip",
+}
+
+
+class Bridge:
+    """A trained Schrödinger bridge, any method of the `sb` runner, on numpy arrays.
+
+        >>> bridge = sbridge.Bridge.fit(x0, x1, method="dsbm-imf", sigma=1.0, passes=4, lr=1e-3)
+        >>> x1_hat = bridge.sample(x0)                      # forward: from π0 towards π1
+        >>> x0_hat = bridge.sample(x1, direction="backward")
+        >>> bridge.save("my-bridge"); again = sbridge.Bridge.load("my-bridge")
+
+    ``method`` is ``"dsb"``, ``"dsbm-ipf"``, ``"dsbm-imf"``, ``"ot-cfm"``, ``"sb-cfm"``, ``"sf2m"`` or
+    ``"lightsb"`` (or an experiment file's ``kind``). Every other keyword is an option of the
+    experiment file's ``method:``, ``net:`` or ``train:`` block, with the same names and defaults
+    (``num_steps``, ``hidden``, ``time``, ``passes``, ``steps_per_pass``, ``batch_size``, ``lr``,
+    ``cache_size``, ``ema_decay``, ``coupling``, ``components``, …); unknown names raise
+    ``ValueError``. The same data, options and seed give the same bridge.
+    """
+
+    def __init__(self, core):
+        self._core = core
+
+    @classmethod
+    def fit(cls, x0, x1, method: str = "dsbm-imf", sigma: float = 1.0, seed: int = 0, **options) -> "Bridge":
+        block = dict(_METHODS.get(method.lower(), {"kind": method}))
+        net, train = {}, {}
+        for key, value in options.items():
+            target = net if key in _NET else train if key in _TRAIN else block
+            target[key] = value.tolist() if isinstance(value, np.ndarray) else value
+        entry = json.dumps({"method": block, "net": net, "train": train})
+        core = _core.Bridge.fit(_f64(x0, 2, "x0"), _f64(x1, 2, "x1"), entry, float(sigma), int(seed))
+        return cls(core)
+
+    @property
+    def name(self) -> str:
+        """The method's name in results (DSBM-IMF, SB-CFM, …)."""
+        return self._core.name
+
+    @property
+    def config(self) -> dict:
+        """The method entry trained, every default written out (as in a run's config.yaml)."""
+        return json.loads(self._core.config)
+
+    def sample(self, x, direction: str = "forward", seed: int = 0, return_trajectories: bool = False) -> np.ndarray:
+        """Transports the rows of ``x``: forward from π0, backward from π1. Returns the end
+        points (n, d), or with ``return_trajectories`` every Euler state (steps + 1, n, d)."""
+        return self._core.sample(_f64(x, 2, "x"), direction, int(seed), bool(return_trajectories))
+
+    def save(self, path) -> None:
+        """Writes the weights and ``bridge.json`` in the folder ``path``."""
+        self._core.save(str(path))
+
+    @classmethod
+    def load(cls, path) -> "Bridge":
+        """Reads a bridge written by :meth:`save`."""
+        return cls(_core.Bridge.load(str(path)))
+
+    def __repr__(self) -> str:
+        return f"<sbridge.Bridge {self.name}>"
 
 
 def _f64(x, ndim: int, name: str) -> np.ndarray:
