@@ -7,4 +7,7 @@ python3 -m pip install -q -r "$here/requirements-test.txt"
 rm -rf "$here/target/wheels"
 (cd "$here" && python3 -m maturin build --release --locked -o target/wheels)
 python3 -m pip install -q --force-reinstall --no-deps "$here"/target/wheels/sbridge-*.whl
-python3 -m pytest -q "$here/tests"
+# The `sb` binary, for the test that `sb sample` reads a model saved from Python.
+root=$(cd "$here/../.." && pwd)
+(cd "$root" && cargo build -q -p sb-cli)
+SB_BIN="$root/target/debug/sb" python3 -m pytest -q "$here/tests"

@@ -317,22 +317,9 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
                     report.missing.join("; ")
                 );
             }
-            let md = format!(
-                "{}{}",
-                crate::table::markdown(&report.lines),
-                crate::table::auto_sigma_note(&report.rows)
-            );
+            let md = report.markdown();
             if let Some(dir) = out {
-                std::fs::create_dir_all(&dir).map_err(|e| crate::CliError::io(&dir, e))?;
-                let rows = serde_json::to_string_pretty(&report.rows).expect("rows serialise");
-                for (name, text) in [
-                    ("report.md", md.clone()),
-                    ("report.csv", crate::table::csv(&report.lines)),
-                    ("report.json", crate::table::json(&report.lines)),
-                    ("results.json", rows),
-                ] {
-                    crate::run::write_atomic(&dir.join(name), text.as_bytes())?;
-                }
+                report.write(&dir)?;
                 eprintln!(
                     "wrote report.md, report.csv, report.json and results.json in {}",
                     dir.display()
@@ -341,7 +328,7 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
             print!("{md}");
         }
         Command::Plot { run_dir } => {
-            let models = crate::sample::find_models(&run_dir);
+            let models = crate::layout::find_models(&run_dir);
             if models.is_empty() {
                 return Err(crate::CliError::Input(format!(
                     "{}: no trained model (model.yaml) found; pass the directory written by `sb run`",
@@ -373,7 +360,7 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
                 Some(o) => o,
                 None => {
                     let exp = crate::experiment::Experiment::load(&experiment)?;
-                    PathBuf::from("runs").join(format!("{}-slurm", crate::run::slug(&exp.name)))
+                    PathBuf::from("runs").join(format!("{}-slurm", crate::layout::slug(&exp.name)))
                 }
             };
             let files = crate::slurm::write_scripts(

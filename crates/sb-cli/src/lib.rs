@@ -2,33 +2,25 @@
 //! trained bridges.
 //!
 //! `main.rs` only calls [`main_with_args`]; every subcommand is a function of this library
-//! so that tests call it directly.
+//! so that tests call it directly. The experiment runner itself is the crate
+//! [`sb_runner`] (re-exported here under its module names); this crate adds the command
+//! line, the terminal's progress, `sb metric`, `sb bench` and `sb slurm`.
 //!
-//! - [`experiment`]: the experiment file (problems × methods × seeds, evaluation);
-//! - [`run`](mod@run): `sb run`, which trains, evaluates and writes a run directory;
-//! - [`sample`](mod@sample): `sb sample`, which transports points with a saved bridge;
-//! - [`metric`]: `sb metric`, exact W1/W2 and BW2²-UVP between files;
-//! - [`results`]: result rows and the Markdown table.
+//! - [`run`](mod@run): `sb run` on the terminal (progress bars, Ctrl-C);
+//! - [`metric`]: `sb metric`, exact W1/W2, BW2²-UVP and Sinkhorn between files;
+//! - [`slurm`]: `sb slurm`, job-array scripts for a cluster;
+//! - [`bench`]: `sb bench`, the speed measurements.
 
 pub mod bench;
-pub mod checkpoint;
 mod cli;
-mod error;
-pub mod experiment;
-pub mod jobs;
-pub mod memory;
 pub mod metric;
-pub mod plot;
 pub mod progress;
-pub mod protocol;
-pub mod report;
-pub mod results;
 pub mod run;
-pub mod sample;
 pub mod slurm;
-pub mod summary;
-pub mod sweep;
-pub mod table;
 
 pub use cli::{main_with_args, Cli};
-pub use error::{CliError, Result};
+pub use sb_runner::{
+    checkpoint, experiment, jobs, layout, log, memory, plot, protocol, report, results, sample,
+    summary, sweep, table,
+};
+pub use sb_runner::{Result, RunnerError as CliError};

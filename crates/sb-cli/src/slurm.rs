@@ -79,7 +79,7 @@ pub fn write_scripts(experiment: &Path, options: &SlurmOptions) -> Result<SlurmF
         (&files.merge, merge),
         (&files.submit, submit),
     ] {
-        crate::run::write_atomic(path, text.as_bytes())?;
+        crate::layout::write_atomic(path, text.as_bytes())?;
     }
     Ok(files)
 }
@@ -93,7 +93,7 @@ fn scripts(
     options: &SlurmOptions,
 ) -> (String, String, String) {
     let q = |p: &Path| shell_quote(&p.display().to_string());
-    let slug = crate::run::slug(name);
+    let slug = crate::layout::slug(name);
     let mut header = format!(
         "#SBATCH --job-name=sb-{slug}\n#SBATCH --cpus-per-task={}\n",
         options.cpus

@@ -32,6 +32,14 @@ pub enum MethodError {
         /// What was non-finite.
         what: String,
     },
+    /// An observer stopped training (the user pressed Ctrl-C).
+    #[error("interrupted in pass {shown_pass}, step {shown_step}", shown_pass = .pass + 1, shown_step = .step + 1)]
+    Interrupted {
+        /// Zero-based pass.
+        pass: usize,
+        /// Zero-based optimizer step within the pass.
+        step: usize,
+    },
     /// Sampling produced non-finite values.
     #[error("sampling {direction} produced non-finite values at Euler step {step}")]
     NonFiniteSample {

@@ -115,6 +115,11 @@ pub trait Observer {
     fn step(&mut self, _info: &StepInfo) {}
     /// A pass has finished.
     fn pass_end(&mut self, _info: &PassInfo) {}
+    /// Asked after every optimizer step: `true` stops training with
+    /// [`MethodError::Interrupted`] (a front end's Ctrl-C). Defaults to `false`.
+    fn interrupted(&mut self) -> bool {
+        false
+    }
 }
 
 /// Saved weights of one direction's model.
@@ -461,6 +466,9 @@ impl Trainer {
             };
             for o in observers.iter_mut() {
                 o.step(&info);
+            }
+            if observers.iter_mut().any(|o| o.interrupted()) {
+                return Err(MethodError::Interrupted { pass, step });
             }
         }
         Ok(loss_sum)

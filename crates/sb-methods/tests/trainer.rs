@@ -285,3 +285,46 @@ fn by_default_each_cached_pair_or_row_is_used_about_once() {
     let dsb = MethodConfig::Dsb(sb_methods::dsb::DsbConfig::default());
     assert_eq!(refreshes(dsb, 16, 1), 8);
 }
+
+/// Counts steps and asks to stop after `after` of them (a front end's Ctrl-C).
+struct StopAfter {
+    after: usize,
+    seen: usize,
+}
+
+impl sb_methods::Observer for StopAfter {
+    fn step(&mut self, _info: &sb_methods::StepInfo) {
+        self.seen += 1;
+    }
+    fn interrupted(&mut self) -> bool {
+        self.seen >= self.after
+    }
+}
+
+#[test]
+fn an_observer_stops_training_after_the_step_it_asks() {
+    let (pi0, pi1) = gaussians(1.0);
+    let config = TrainConfig {
+        passes: 2,
+        steps_per_pass: 5,
+        batch_size: 8,
+        cache_size: 16,
+        ..TrainConfig::default()
+    };
+    let solver = MethodConfig::Dsbm(DsbmConfig::default())
+        .build(1.0)
+        .unwrap();
+    let trainer = Trainer::new(solver, small_net(), config, Device::Cpu).unwrap();
+    let mut stop = StopAfter { after: 7, seen: 0 };
+    let err = match trainer.train(&pi0, &pi1, &mut SbRng::new(0), &mut [&mut stop]) {
+        Err(e) => e,
+        Ok(_) => panic!("training should have stopped"),
+    };
+    // Seven steps: the five of pass 1 and two of pass 2.
+    assert!(
+        matches!(err, MethodError::Interrupted { pass: 1, step: 1 }),
+        "{err}"
+    );
+    assert_eq!(err.to_string(), "interrupted in pass 2, step 2");
+    assert_eq!(stop.seen, 7);
+}

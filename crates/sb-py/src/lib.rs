@@ -4,7 +4,9 @@
 
 use ndarray::{Array1, Array2};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{
+    PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -294,33 +296,163 @@ impl PyGaussianBridge {
     }
 }
 
-/// A method entry as in an experiment file's `methods:` list: the solver, its networks and
-/// its schedule, with the same names and defaults.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Entry {
-    method: sb_methods::MethodConfig,
-    #[serde(default)]
-    net: sb_methods::NetConfig,
-    #[serde(default)]
-    train: sb_methods::TrainConfig,
+/// Maps a runner error to the Python exception a user expects: a missing file is
+/// `FileNotFoundError`, Ctrl-C is `KeyboardInterrupt`, another I/O failure `OSError`, a
+/// diverged training `RuntimeError`, anything else (a key, a value, an input) `ValueError`.
+/// The message is the command line's.
+fn runner_error(e: sb_runner::RunnerError) -> PyErr {
+    use sb_methods::MethodError;
+    use sb_runner::RunnerError;
+    let text = e.to_string();
+    match e {
+        RunnerError::Io { path, .. } if !path.exists() => PyFileNotFoundError::new_err(text),
+        RunnerError::Io { .. } => PyOSError::new_err(text),
+        RunnerError::Method(MethodError::Interrupted { .. }) => PyKeyboardInterrupt::new_err(text),
+        RunnerError::Method(MethodError::Diverged { .. } | MethodError::NonFiniteSample { .. }) => {
+            PyRuntimeError::new_err(text)
+        }
+        _ => PyValueError::new_err(text),
+    }
 }
 
-/// What `Bridge.save` writes beside the weights (`bridge.json`), to rebuild the bridge.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Saved {
-    entry: Entry,
-    sigma: f64,
-    dim: usize,
-    seed: u64,
+/// Stops training when the interpreter has a pending signal (Ctrl-C): every 16 optimizer
+/// steps it takes the GIL for a moment and asks; the signal's exception is kept to be raised.
+struct Signals<'a> {
+    pending: &'a mut Option<PyErr>,
+    steps: usize,
+}
+
+impl sb_methods::Observer for Signals<'_> {
+    fn interrupted(&mut self) -> bool {
+        self.steps += 1;
+        if self.steps % 16 != 0 {
+            return false;
+        }
+        match Python::attach(|py| py.check_signals()) {
+            Ok(()) => false,
+            Err(e) => {
+                *self.pending = Some(e);
+                true
+            }
+        }
+    }
+}
+
+/// What a run from Python shows: nothing, but Ctrl-C stops it (finished passes stay
+/// checkpointed, so `run` with `resume=` continues it).
+#[derive(Default)]
+struct Quiet {
+    pending: Option<PyErr>,
+}
+
+impl sb_runner::Reporter for Quiet {
+    fn training(&mut self, _job: &sb_runner::Job) -> Option<Box<dyn sb_methods::Observer + '_>> {
+        Some(Box::new(Signals {
+            pending: &mut self.pending,
+            steps: 0,
+        }))
+    }
+}
+
+/// The pending signal's exception if training was interrupted, else the error itself.
+fn interrupted_or(pending: Option<PyErr>, e: sb_runner::RunnerError) -> PyErr {
+    match (pending, &e) {
+        (
+            Some(signal),
+            sb_runner::RunnerError::Method(sb_methods::MethodError::Interrupted { .. }),
+        ) => signal,
+        _ => runner_error(e),
+    }
+}
+
+/// Runs an experiment: from the file `path`, or from `text` (YAML or JSON, its relative data
+/// paths read from `base`); `resume` continues a run directory instead. Returns the run
+/// directory and the result rows as JSON.
+#[pyfunction]
+#[pyo3(signature = (path=None, text=None, base=None, out=None, seeds=None, shard=None, resume=None))]
+#[allow(clippy::too_many_arguments)]
+fn run(
+    py: Python<'_>,
+    path: Option<std::path::PathBuf>,
+    text: Option<String>,
+    base: Option<std::path::PathBuf>,
+    out: Option<std::path::PathBuf>,
+    seeds: Option<Vec<u64>>,
+    shard: Option<String>,
+    resume: Option<std::path::PathBuf>,
+) -> PyResult<(String, String)> {
+    let shard = shard
+        .map(|s| s.parse::<sb_runner::Shard>())
+        .transpose()
+        .map_err(|e| value_error(format!("shard: {e}")))?;
+    let mut quiet = Quiet::default();
+    let result = py.detach(|| -> sb_runner::Result<_> {
+        if let Some(dir) = resume {
+            return sb_runner::resume(&dir, &mut quiet);
+        }
+        let (mut exp, file) = match (path, text) {
+            (Some(path), _) => (sb_runner::Experiment::load(&path)?, path),
+            (None, Some(text)) => {
+                let file = std::path::PathBuf::from("<experiment given to sbridge.run>");
+                let mut exp = sb_runner::Experiment::parse(&text, &file)?;
+                let base = base.unwrap_or_else(|| std::path::PathBuf::from("."));
+                let base = base.canonicalize().unwrap_or(base);
+                exp.resolve_paths(&base);
+                (exp, file)
+            }
+            (None, None) => {
+                return Err(sb_runner::RunnerError::Input(
+                    "give an experiment file's path or its contents".into(),
+                ))
+            }
+        };
+        if let Some(seeds) = seeds {
+            exp.seeds = seeds;
+            exp.validate(&file)?;
+        }
+        let options = sb_runner::RunOptions {
+            out,
+            seed: None,
+            shard,
+        };
+        sb_runner::run_experiment(exp, &file, &options, &mut quiet)
+    });
+    let (dir, rows) = result.map_err(|e| interrupted_or(quiet.pending.take(), e))?;
+    let rows = serde_json::to_string(&rows).expect("rows serialise");
+    Ok((dir.display().to_string(), rows))
+}
+
+/// Merges run directories of one experiment into one table, as `sb report`; writes the
+/// report's files in `out` if given. Returns (Markdown, table lines as JSON, rows as JSON,
+/// missing jobs).
+#[pyfunction]
+#[pyo3(signature = (dirs, out=None))]
+fn report(
+    py: Python<'_>,
+    dirs: Vec<std::path::PathBuf>,
+    out: Option<std::path::PathBuf>,
+) -> PyResult<(String, String, String, Vec<String>)> {
+    py.detach(|| -> sb_runner::Result<_> {
+        let report = sb_runner::report(&dirs)?;
+        if let Some(dir) = out {
+            report.write(&dir)?;
+        }
+        let rows = serde_json::to_string(&report.rows).expect("rows serialise");
+        Ok((
+            report.markdown(),
+            sb_runner::table::json(&report.lines),
+            rows,
+            report.missing,
+        ))
+    })
+    .map_err(runner_error)
 }
 
 /// A trained Schrödinger bridge (any method of the `sb` runner).
 #[pyclass(name = "Bridge", module = "sbridge", unsendable)]
 struct PyBridge {
     bridge: sb_methods::TrainedBridge,
-    saved: Saved,
+    spec: sb_runner::layout::ModelSpec,
 }
 
 fn to_f32(x: &PyReadonlyArray2<'_, f64>) -> Array2<f32> {
@@ -340,7 +472,8 @@ fn direction(name: &str) -> PyResult<sb_methods::Direction> {
 #[pymethods]
 impl PyBridge {
     /// Trains `entry` (JSON of an experiment file's method entry) between the rows of `x0`
-    /// and `x1` with a reference of noise `sigma`; every random draw from `seed`.
+    /// and `x1` with a reference of noise `sigma`; every random draw from `seed`, as `sb run`
+    /// trains a problem of two files (the same weights for the same entry and seed).
     #[staticmethod]
     fn fit(
         py: Python<'_>,
@@ -350,7 +483,8 @@ impl PyBridge {
         sigma: f64,
         seed: u64,
     ) -> PyResult<Self> {
-        let entry: Entry = serde_json::from_str(entry).map_err(value_error)?;
+        let entry: sb_runner::experiment::MethodEntry =
+            serde_json::from_str(entry).map_err(value_error)?;
         let (x0, x1) = (x0.as_array().to_owned(), x1.as_array().to_owned());
         for (name, x) in [("x0", &x0), ("x1", &x1)] {
             if x.nrows() < 2 || x.iter().any(|v| !v.is_finite()) {
@@ -358,6 +492,13 @@ impl PyBridge {
                     "{name} must hold at least two rows of finite numbers"
                 )));
             }
+        }
+        if x0.ncols() != x1.ncols() {
+            return Err(value_error(format!(
+                "x0 has {} columns but x1 has {}",
+                x0.ncols(),
+                x1.ncols()
+            )));
         }
         let dim = x0.ncols();
         let solver = entry.method.build(sigma).map_err(value_error)?;
@@ -368,25 +509,33 @@ impl PyBridge {
             candle_core::Device::Cpu,
         )
         .map_err(value_error)?;
-        let bridge = py
-            .detach(|| {
-                let (pi0, pi1) = (
-                    sb_data::Source::empirical(x0),
-                    sb_data::Source::empirical(x1),
-                );
-                let mut rng = sb_data::SbRng::stream(seed, 0);
-                trainer.train(&pi0, &pi1, &mut rng, &mut [])
-            })
-            .map_err(value_error)?;
-        Ok(Self {
-            bridge,
-            saved: Saved {
-                entry,
-                sigma,
-                dim,
-                seed,
-            },
-        })
+        let mut pending = None;
+        let trained = py.detach(|| {
+            let (pi0, pi1) = (
+                sb_data::Source::empirical(x0),
+                sb_data::Source::empirical(x1),
+            );
+            let mut rng = sb_data::SbRng::stream(seed, 0);
+            let mut signals = Signals {
+                pending: &mut pending,
+                steps: 0,
+            };
+            trainer.train(&pi0, &pi1, &mut rng, &mut [&mut signals])
+        });
+        let bridge =
+            trained.map_err(|e| interrupted_or(pending.take(), sb_runner::RunnerError::from(e)))?;
+        let spec = sb_runner::layout::ModelSpec {
+            method: entry.label.clone().unwrap_or_else(|| bridge.name()),
+            benchmark: "sbridge".into(),
+            sigma,
+            dim,
+            seed,
+            passes: entry.train.passes,
+            fraction: None,
+            sigma_rule: None,
+            entry,
+        };
+        Ok(Self { bridge, spec })
     }
 
     /// The method's name in results (DSBM-IMF, SB-CFM, …).
@@ -398,11 +547,18 @@ impl PyBridge {
     /// The method entry trained, as JSON.
     #[getter]
     fn config(&self) -> String {
-        serde_json::to_string(&self.saved.entry).expect("plain data serialises")
+        serde_json::to_string(&self.spec.entry).expect("plain data serialises")
     }
 
-    /// Transports the rows of `x`: the end points, or with `trajectories` every Euler state
-    /// (shape (steps + 1, n, d)).
+    /// The reference's σ.
+    #[getter]
+    fn sigma(&self) -> f64 {
+        self.spec.sigma
+    }
+
+    /// Transports the rows of `x` with noise from `seed` (the stream `sb sample --seed`
+    /// uses, so both give the same points): the end points, or with `trajectories` every
+    /// Euler state (shape (steps + 1, n, d)).
     fn sample<'py>(
         &self,
         py: Python<'py>,
@@ -413,22 +569,24 @@ impl PyBridge {
     ) -> PyResult<Bound<'py, PyAny>> {
         let d = direction(direction_name)?;
         let columns = x.as_array().ncols();
-        if columns != self.saved.dim {
+        if columns != self.spec.dim {
             return Err(value_error(format!(
                 "x has {columns} columns but the bridge was trained in dimension {}",
-                self.saved.dim
+                self.spec.dim
             )));
         }
         let start = to_f32(&x);
-        let mut rng = sb_data::SbRng::stream(seed, 7);
-        let sim = self
-            .bridge
-            .sample(d, &start, &mut rng, trajectories)
+        let bridge = &self.bridge;
+        let sim = py
+            .detach(|| {
+                let mut rng = sb_data::SbRng::stream(seed, 2);
+                bridge.sample(d, &start, &mut rng, trajectories)
+            })
             .map_err(value_error)?;
         if trajectories {
             let n = start.nrows();
             let states = &sim.states;
-            let mut out = ndarray::Array3::<f64>::zeros((states.len(), n, self.saved.dim));
+            let mut out = ndarray::Array3::<f64>::zeros((states.len(), n, self.spec.dim));
             for (k, s) in states.iter().enumerate() {
                 out.index_axis_mut(ndarray::Axis(0), k)
                     .assign(&s.mapv(f64::from));
@@ -439,42 +597,25 @@ impl PyBridge {
         }
     }
 
-    /// Writes the weights (or LightSB's plan) and `bridge.json` in `dir`.
-    fn save(&self, dir: &str) -> PyResult<()> {
-        let dir = std::path::Path::new(dir);
-        std::fs::create_dir_all(dir).map_err(|e| value_error(format!("{}: {e}", dir.display())))?;
-        self.bridge.save(dir).map_err(value_error)?;
-        let json = serde_json::to_string_pretty(&self.saved).expect("plain data serialises");
-        let path = dir.join("bridge.json");
-        std::fs::write(&path, json).map_err(|e| value_error(format!("{}: {e}", path.display())))
+    /// Writes the weights (or LightSB's plan) and `model.yaml` in `dir`, as a run directory's
+    /// model: `sb sample` reads it.
+    fn save(&self, dir: std::path::PathBuf) -> PyResult<()> {
+        sb_runner::layout::write_model(&self.bridge, &self.spec, &dir).map_err(runner_error)
     }
 
-    /// Reads a bridge written by `save`.
+    /// Reads a model folder written by `save` or by `sb run` (`<run>/models/<problem>/<method>/seed<k>`).
     #[staticmethod]
-    fn load(dir: &str) -> PyResult<Self> {
-        let dir = std::path::Path::new(dir);
-        let path = dir.join("bridge.json");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| value_error(format!("{}: {e}", path.display())))?;
-        let saved: Saved = serde_json::from_str(&text)
-            .map_err(|e| value_error(format!("{}: {e}", path.display())))?;
-        let solver = saved.entry.method.build(saved.sigma).map_err(value_error)?;
-        let bridge = sb_methods::TrainedBridge::load(
-            solver,
-            &saved.entry.net,
-            saved.dim,
-            saved.entry.train.passes,
-            dir,
-            candle_core::Device::Cpu,
-        )
-        .map_err(value_error)?;
-        Ok(Self { bridge, saved })
+    fn load(dir: std::path::PathBuf) -> PyResult<Self> {
+        let (bridge, spec) = sb_runner::sample::load_model(&dir, None).map_err(runner_error)?;
+        Ok(Self { bridge, spec })
     }
 }
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyBridge>()?;
+    m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(report, m)?)?;
     m.add_function(wrap_pyfunction!(emd, m)?)?;
     m.add_function(wrap_pyfunction!(wasserstein, m)?)?;
     m.add_function(wrap_pyfunction!(sinkhorn, m)?)?;

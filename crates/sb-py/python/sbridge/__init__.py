@@ -1,5 +1,11 @@
-"""sbridge: exact optimal transport, Sinkhorn, Gaussian metrics and the closed-form Gaussian
-Schrödinger bridge, from the Rust library of the `sb` project (crates/sb-eval), for numpy.
+"""sbridge: the `sb` project's Schrödinger bridges, experiment runner and exact metrics, for numpy.
+
+- ``run`` and ``report``: experiment files (or dicts of the same keys) to run directories and
+  tables, exactly as the ``sb run`` and ``sb report`` commands (the same Rust runner);
+- ``Bridge``: fit any method (DSB, DSBM-IPF/IMF, OT-CFM, SB-CFM, [SF]2M, LightSB) on arrays,
+  sample, save and load (the model folders of run directories, read by ``sb sample``);
+- exact optimal transport, Sinkhorn, Gaussian metrics and the closed-form Gaussian
+  Schrödinger bridge (crates/sb-eval).
 
 The signatures follow POT where POT has the function (``emd``, ``emd2``, ``sinkhorn``,
 ``sinkhorn2``): weights ``a`` and ``b`` (an empty list means uniform) and a cost matrix ``M``.
@@ -16,14 +22,19 @@ the library's message.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Optional, Sequence
+import os
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
 from . import _core
 
 __all__ = [
+    "run",
+    "report",
+    "Report",
+    "Rows",
     "Bridge",
     "emd",
     "emd2",
@@ -75,13 +86,17 @@ class Bridge:
         >>> x1_hat = bridge.sample(x0)                      # forward: from π0 towards π1
         >>> x0_hat = bridge.sample(x1, direction="backward")
         >>> bridge.save("my-bridge"); again = sbridge.Bridge.load("my-bridge")
+        >>> again = sbridge.Bridge.load("runs/quickstart/models/moons-gaussian/DSBM-IMF/seed0")
 
     ``method`` is ``"dsb"``, ``"dsbm-ipf"``, ``"dsbm-imf"``, ``"ot-cfm"``, ``"sb-cfm"``, ``"sf2m"`` or
     ``"lightsb"`` (or an experiment file's ``kind``). Every other keyword is an option of the
     experiment file's ``method:``, ``net:`` or ``train:`` block, with the same names and defaults
     (``num_steps``, ``hidden``, ``time``, ``passes``, ``steps_per_pass``, ``batch_size``, ``lr``,
     ``cache_size``, ``ema_decay``, ``coupling``, ``components``, …); unknown names raise
-    ``ValueError``. The same data, options and seed give the same bridge.
+    ``ValueError``. The same data, options and seed give the same bridge, and the same bridge
+    as ``sb run`` trains on a problem whose ends are these arrays as files (``kind: file``).
+    ``save`` writes a model folder as ``sb run`` does (``model.yaml`` and the weights), which
+    ``sb sample`` reads; ``load`` reads either. Ctrl-C stops ``fit`` with ``KeyboardInterrupt``.
     """
 
     def __init__(self, core):
@@ -104,26 +119,103 @@ class Bridge:
         return self._core.name
 
     @property
+    def sigma(self) -> float:
+        """The reference's σ."""
+        return self._core.sigma
+
+    @property
     def config(self) -> dict:
         """The method entry trained, every default written out (as in a run's config.yaml)."""
         return json.loads(self._core.config)
 
     def sample(self, x, direction: str = "forward", seed: int = 0, return_trajectories: bool = False) -> np.ndarray:
         """Transports the rows of ``x``: forward from π0, backward from π1. Returns the end
-        points (n, d), or with ``return_trajectories`` every Euler state (steps + 1, n, d)."""
+        points (n, d), or with ``return_trajectories`` every Euler state (steps + 1, n, d).
+        The noise comes from ``seed`` as in ``sb sample --seed`` (the same points)."""
         return self._core.sample(_f64(x, 2, "x"), direction, int(seed), bool(return_trajectories))
 
     def save(self, path) -> None:
-        """Writes the weights and ``bridge.json`` in the folder ``path``."""
+        """Writes the weights and ``model.yaml`` in the folder ``path`` (a run directory's model
+        folder: ``sb sample`` reads it)."""
         self._core.save(str(path))
 
     @classmethod
     def load(cls, path) -> "Bridge":
-        """Reads a bridge written by :meth:`save`."""
+        """Reads a model folder written by :meth:`save` or by ``sb run``."""
         return cls(_core.Bridge.load(str(path)))
 
     def __repr__(self) -> str:
         return f"<sbridge.Bridge {self.name}>"
+
+
+class Rows(list):
+    """The result rows of a run (one dict per benchmark, method, seed and metric: ``benchmark``,
+    ``method``, ``params``, ``metric``, ``value``, ``seed``, ``wall_s``), with the run directory
+    as ``run_dir``."""
+
+    def __init__(self, rows, run_dir: str):
+        super().__init__(rows)
+        self.run_dir = run_dir
+
+
+def run(
+    experiment: Union[str, os.PathLike, dict],
+    out: Union[str, os.PathLike, None] = None,
+    seeds: Optional[Sequence[int]] = None,
+    shard: Optional[str] = None,
+    resume: Union[str, os.PathLike, None] = None,
+) -> Rows:
+    """Runs an experiment as ``sb run`` does: the same jobs, files and numbers.
+
+    ``experiment`` is an experiment file's path, or a dict of the same keys (its relative data
+    paths are read from the current folder). ``out`` is the run directory (by default
+    ``runs/<name>``, ``runs/<name>-2``, …); ``seeds`` replaces the file's seeds; ``shard``
+    (``"i/n"``) runs one shard of the jobs. ``resume`` continues an interrupted run directory
+    instead (``experiment`` is then ignored). Nothing is printed; Ctrl-C stops the run with
+    ``KeyboardInterrupt`` and every finished pass stays checkpointed.
+
+        >>> rows = sbridge.run("experiments/quickstart.yaml", out="runs/qs")
+        >>> rows.run_dir, rows[0]["metric"], rows[0]["value"]
+    """
+    seeds = None if seeds is None else [int(s) for s in seeds]
+    out = None if out is None else os.fspath(out)
+    if resume is not None:
+        run_dir, rows = _core.run(resume=os.fspath(resume))
+    elif isinstance(experiment, dict):
+        run_dir, rows = _core.run(
+            text=json.dumps(experiment), base=os.getcwd(), out=out, seeds=seeds, shard=shard
+        )
+    else:
+        run_dir, rows = _core.run(path=os.fspath(experiment), out=out, seeds=seeds, shard=shard)
+    return Rows(json.loads(rows), run_dir)
+
+
+@dataclass
+class Report:
+    """Run directories of one experiment merged into one table, as ``sb report`` prints it:
+    ``markdown`` (the table), ``lines`` (one dict per table line: benchmark, method, metric,
+    seeds, mean, std, ci95, published, wall_s), ``rows`` (every result row) and ``missing``
+    (jobs of the experiment found in none of the directories)."""
+
+    markdown: str
+    lines: List[dict] = field(default_factory=list)
+    rows: List[dict] = field(default_factory=list)
+    missing: List[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.markdown
+
+
+def report(dirs, out: Union[str, os.PathLike, None] = None) -> Report:
+    """Merges run directories (for example the shards of one experiment) into one table, as
+    ``sb report``; with ``out``, also writes report.md, report.csv, report.json and the merged
+    results.json there."""
+    if isinstance(dirs, (str, os.PathLike)):
+        dirs = [dirs]
+    markdown, lines, rows, missing = _core.report(
+        [os.fspath(d) for d in dirs], None if out is None else os.fspath(out)
+    )
+    return Report(markdown, json.loads(lines), json.loads(rows), list(missing))
 
 
 def _f64(x, ndim: int, name: str) -> np.ndarray:

@@ -7,7 +7,7 @@ use sb_data::{CourseSpec, Distribution, SplitSpec};
 use sb_methods::{MethodConfig, NetConfig, TrainConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::{CliError, Result};
+use crate::{Result, RunnerError};
 
 fn default_seeds() -> Vec<u64> {
     vec![0]
@@ -361,7 +361,7 @@ impl Experiment {
     /// An unreadable file, a YAML error (with line and column), an unknown key, or an
     /// invalid value, each naming the file and the key.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| CliError::io(path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| RunnerError::io(path, e))?;
         let mut exp = Self::parse(&text, path)?;
         let folder = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -379,7 +379,7 @@ impl Experiment {
     /// # Errors
     /// As [`Experiment::load`].
     pub fn parse(text: &str, file: &Path) -> Result<Self> {
-        let config = |message: String| CliError::Config {
+        let config = |message: String| RunnerError::Config {
             file: file.to_path_buf(),
             message,
         };
@@ -428,7 +428,7 @@ impl Experiment {
     /// # Errors
     /// The first invalid value, naming its key.
     pub fn validate(&self, file: &Path) -> Result<()> {
-        let bad = |message: String| CliError::Config {
+        let bad = |message: String| RunnerError::Config {
             file: file.to_path_buf(),
             message,
         };

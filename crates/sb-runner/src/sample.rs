@@ -6,8 +6,8 @@ use candle_core::Device;
 use sb_data::SbRng;
 use sb_methods::{Direction, MethodConfig, TrainedBridge};
 
-use crate::run::ModelSpec;
-use crate::{CliError, Result};
+use crate::layout::{find_models, ModelSpec};
+use crate::{Result, RunnerError};
 
 /// Options of `sb sample`.
 #[derive(Clone, Debug)]
@@ -29,33 +29,13 @@ pub struct SampleOptions {
     pub seed: u64,
 }
 
-/// Finds every model directory (one holding `model.yaml`) under `dir`, sorted.
-pub fn find_models(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        if d.join("model.yaml").is_file() {
-            found.push(d.clone());
-        }
-        if let Ok(entries) = std::fs::read_dir(&d) {
-            for e in entries.flatten() {
-                if e.path().is_dir() {
-                    stack.push(e.path());
-                }
-            }
-        }
-    }
-    found.sort();
-    found
-}
-
 fn choose_model(opts: &SampleOptions) -> Result<PathBuf> {
     if let Some(m) = &opts.model {
         let dir = opts.run_dir.join("models").join(m);
         if dir.join("model.yaml").is_file() {
             return Ok(dir);
         }
-        return Err(CliError::Input(format!(
+        return Err(RunnerError::Input(format!(
             "{}: no model.yaml there; --model is a path under {}",
             dir.display(),
             opts.run_dir.join("models").display()
@@ -64,7 +44,7 @@ fn choose_model(opts: &SampleOptions) -> Result<PathBuf> {
     let models = find_models(&opts.run_dir);
     match models.len() {
         1 => Ok(models.into_iter().next().expect("one")),
-        0 => Err(CliError::Input(format!(
+        0 => Err(RunnerError::Input(format!(
             "{}: no trained model (model.yaml) found; pass the directory written by `sb run`",
             opts.run_dir.display()
         ))),
@@ -74,7 +54,7 @@ fn choose_model(opts: &SampleOptions) -> Result<PathBuf> {
                 .iter()
                 .map(|m| m.strip_prefix(&base).unwrap_or(m).display().to_string())
                 .collect();
-            Err(CliError::Input(format!(
+            Err(RunnerError::Input(format!(
                 "{} holds {} models; choose one with --model, one of: {}",
                 opts.run_dir.display(),
                 names.len(),
@@ -84,23 +64,23 @@ fn choose_model(opts: &SampleOptions) -> Result<PathBuf> {
     }
 }
 
-/// Transports the points of `opts.from` and writes them to `opts.out`; returns the model used.
+/// Reads the model in `dir` (its `model.yaml` and weights, as written by a run or by
+/// [`crate::layout::write_model`]), to sample with `steps` Euler steps instead of the trained
+/// number if given.
 ///
 /// # Errors
-/// No or several models, unreadable files, a dimension mismatch, or an invalid `--steps`.
-pub fn sample(opts: &SampleOptions) -> Result<PathBuf> {
-    let format = out_format(&opts.out)?;
-    let dir = choose_model(opts)?;
+/// No or an unreadable `model.yaml`, missing weights, or `steps` that the method cannot use.
+pub fn load_model(dir: &Path, steps: Option<usize>) -> Result<(TrainedBridge, ModelSpec)> {
     let spec_path = dir.join("model.yaml");
-    let text = std::fs::read_to_string(&spec_path).map_err(|e| CliError::io(&spec_path, e))?;
-    let spec: ModelSpec = serde_yaml::from_str(&text).map_err(|e| CliError::Config {
+    let text = std::fs::read_to_string(&spec_path).map_err(|e| RunnerError::io(&spec_path, e))?;
+    let spec: ModelSpec = serde_yaml::from_str(&text).map_err(|e| RunnerError::Config {
         file: spec_path.clone(),
         message: e.to_string(),
     })?;
     let mut method = spec.entry.method.clone();
-    if let Some(n) = opts.steps {
+    if let Some(n) = steps {
         if n == 0 {
-            return Err(CliError::Input("--steps must be ≥ 1, got 0".into()));
+            return Err(RunnerError::Input("--steps must be ≥ 1, got 0".into()));
         }
         match &mut method {
             MethodConfig::Dsbm(c) => c.num_steps = n,
@@ -109,7 +89,7 @@ pub fn sample(opts: &SampleOptions) -> Result<PathBuf> {
             MethodConfig::LightSb(c) => c.num_steps = n,
             MethodConfig::Dsb(c) if c.num_steps == n => {}
             MethodConfig::Dsb(c) => {
-                return Err(CliError::Input(format!(
+                return Err(RunnerError::Input(format!(
                     "--steps {n}: DSB's networks are tied to the time grid they were trained on (N = {}); \
                      the other methods can sample with another number of steps",
                     c.num_steps
@@ -123,12 +103,23 @@ pub fn sample(opts: &SampleOptions) -> Result<PathBuf> {
         &spec.entry.net,
         spec.dim,
         spec.passes,
-        &dir,
+        dir,
         Device::Cpu,
     )?;
+    Ok((bridge, spec))
+}
+
+/// Transports the points of `opts.from` and writes them to `opts.out`; returns the model used.
+///
+/// # Errors
+/// No or several models, unreadable files, a dimension mismatch, or an invalid `--steps`.
+pub fn sample(opts: &SampleOptions) -> Result<PathBuf> {
+    let format = out_format(&opts.out)?;
+    let dir = choose_model(opts)?;
+    let (bridge, spec) = load_model(&dir, opts.steps)?;
     let points = sb_data::read_points(&opts.from, None)?;
     if points.ncols() != spec.dim {
-        return Err(CliError::Input(format!(
+        return Err(RunnerError::Input(format!(
             "{}: points have dimension {} but the model was trained in dimension {}",
             opts.from.display(),
             points.ncols(),
@@ -161,7 +152,7 @@ fn out_format(path: &Path) -> Result<OutFormat> {
     match ext.as_str() {
         "npy" => Ok(OutFormat::Npy),
         "csv" => Ok(OutFormat::Csv),
-        _ => Err(CliError::Input(format!(
+        _ => Err(RunnerError::Input(format!(
             "--out {}: name a .npy (float32) or .csv file",
             path.display()
         ))),
@@ -181,5 +172,5 @@ fn write_csv(path: &Path, points: &ndarray::Array2<f32>) -> Result<()> {
         text.push_str(&line.join(","));
         text.push('\n');
     }
-    crate::run::write_atomic(path, text.as_bytes())
+    crate::layout::write_atomic(path, text.as_bytes())
 }

@@ -15,7 +15,7 @@ use ndarray::{Array2, ArrayView2};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::{CliError, Result};
+use crate::{Result, RunnerError};
 
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
@@ -76,7 +76,7 @@ where
     DB::ErrorType: 'static,
 {
     let err =
-        |e: DrawingAreaErrorKind<DB::ErrorType>| CliError::Input(format!("drawing a plot: {e}"));
+        |e: DrawingAreaErrorKind<DB::ErrorType>| RunnerError::Input(format!("drawing a plot: {e}"));
     let project = projector(panel.truth)?;
     let truth = project(panel.truth);
     let generated = project(panel.generated);
@@ -179,7 +179,7 @@ where
     DB::ErrorType: 'static,
 {
     let err =
-        |e: DrawingAreaErrorKind<DB::ErrorType>| CliError::Input(format!("drawing a plot: {e}"));
+        |e: DrawingAreaErrorKind<DB::ErrorType>| RunnerError::Input(format!("drawing a plot: {e}"));
     root.fill(&WHITE).map_err(err)?;
     let areas = root.split_evenly((1, panels.len().max(1)));
     for (area, panel) in areas.iter().zip(panels) {
@@ -219,7 +219,7 @@ pub fn trajectory_rows(states: &[Array2<f32>]) -> Array2<f32> {
 /// # Errors
 /// A missing or unreadable file, or a drawing error.
 pub fn plot_model(dir: &Path) -> Result<()> {
-    let read = |name: &str| sb_data::read_points(&dir.join(name), None).map_err(CliError::from);
+    let read = |name: &str| sb_data::read_points(&dir.join(name), None).map_err(RunnerError::from);
     let (fwd, bwd) = (read("forward.npy")?, read("backward.npy")?);
     let (tf, tb) = (read("truth_forward.npy")?, read("truth_backward.npy")?);
     let (jf, jb) = (
@@ -265,11 +265,11 @@ type Curve = (String, Vec<(f64, f64, f64)>);
 fn pass_metrics(run_dir: &Path, benchmark: &str) -> Vec<Curve> {
     use std::collections::BTreeMap;
     let mut by_method: BTreeMap<String, BTreeMap<u64, Vec<(f64, f64)>>> = BTreeMap::new();
-    for dir in crate::sample::find_models(run_dir) {
+    for dir in crate::layout::find_models(run_dir) {
         let Ok(text) = std::fs::read_to_string(dir.join("model.yaml")) else {
             continue;
         };
-        let Ok(spec) = serde_yaml::from_str::<crate::run::ModelSpec>(&text) else {
+        let Ok(spec) = serde_yaml::from_str::<crate::layout::ModelSpec>(&text) else {
             continue;
         };
         if spec.benchmark != benchmark {
@@ -324,7 +324,7 @@ where
     DB::ErrorType: 'static,
 {
     let err =
-        |e: DrawingAreaErrorKind<DB::ErrorType>| CliError::Input(format!("drawing a plot: {e}"));
+        |e: DrawingAreaErrorKind<DB::ErrorType>| RunnerError::Input(format!("drawing a plot: {e}"));
     root.fill(&WHITE).map_err(err)?;
     let areas = root.split_evenly((1, 2));
     let max_pass = series
@@ -399,7 +399,7 @@ pub fn progress_chart(run_dir: &Path, benchmark: &str) -> Result<()> {
         return Ok(());
     }
     register_font();
-    let stem = format!("progress_{}", crate::run::slug(benchmark));
+    let stem = format!("progress_{}", crate::layout::slug(benchmark));
     let size = (1120, 480);
     let png = run_dir.join(format!("{stem}.png"));
     writable(&png)?;
@@ -424,13 +424,13 @@ pub fn progress_chart(run_dir: &Path, benchmark: &str) -> Result<()> {
 fn writable(path: &Path) -> Result<()> {
     std::fs::File::create(path)
         .map(drop)
-        .map_err(|e| CliError::io(path, e))
+        .map_err(|e| RunnerError::io(path, e))
 }
 
 /// A drawing error with the file it was drawing.
-fn with_path(path: &Path, e: CliError) -> CliError {
+fn with_path(path: &Path, e: RunnerError) -> RunnerError {
     match e {
-        CliError::Input(message) => CliError::io(path, message),
+        RunnerError::Input(message) => RunnerError::io(path, message),
         other => other,
     }
 }

@@ -14,7 +14,7 @@ use sb_methods::{Direction, TrainedBridge};
 
 use crate::experiment::{EvalConfig, Experiment, Metric, Problem, Sigma};
 use crate::jobs::Reference;
-use crate::{CliError, Result};
+use crate::{Result, RunnerError};
 
 /// What a problem's data are, loaded once per run.
 // One value per problem, held for the whole run: the size difference costs nothing.
@@ -152,7 +152,7 @@ pub fn resolve_sigma(sigma: Sigma, pi0: &Source, pi1: &Source) -> std::result::R
 }
 
 fn load_one(exp: &Experiment, i: usize, p: &Problem, file: &Path) -> Result<ProblemData> {
-    let bad = |message: String| CliError::Config {
+    let bad = |message: String| RunnerError::Config {
         file: file.to_path_buf(),
         message,
     };
@@ -515,5 +515,5 @@ pub fn reference_values(
 /// As [`Part::new`] (checked when the data were loaded).
 pub fn part_of(course: &TimeCourse, held_out: Option<f64>) -> Result<Part> {
     let t = held_out.expect("leave-one-out jobs carry their held-out time");
-    Part::new(course, t).map_err(CliError::Input)
+    Part::new(course, t).map_err(RunnerError::Input)
 }

@@ -14,7 +14,7 @@ use sb_methods::net::{DriftNet, NetConfig};
 use sb_methods::{Checkpoint, Checkpointer, Direction, MethodError, Resume, SavedModel};
 use serde::{Deserialize, Serialize};
 
-use crate::{CliError, Result};
+use crate::{Result, RunnerError};
 
 #[derive(Serialize, Deserialize)]
 struct State {
@@ -40,13 +40,13 @@ impl DirCheckpointer {
     }
 
     fn write(&self, c: &Checkpoint<'_>) -> Result<()> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| CliError::io(&self.dir, e))?;
+        std::fs::create_dir_all(&self.dir).map_err(|e| RunnerError::io(&self.dir, e))?;
         let name = format!("pass{:04}", c.passes_done);
         let tmp = self.dir.join(format!("{name}.tmp"));
         if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(|e| CliError::io(&tmp, e))?;
+            std::fs::remove_dir_all(&tmp).map_err(|e| RunnerError::io(&tmp, e))?;
         }
-        std::fs::create_dir(&tmp).map_err(|e| CliError::io(&tmp, e))?;
+        std::fs::create_dir(&tmp).map_err(|e| RunnerError::io(&tmp, e))?;
         for (d, model) in [
             (Direction::Forward, c.forward),
             (Direction::Backward, c.backward),
@@ -66,15 +66,15 @@ impl DirCheckpointer {
             rng: c.rng.clone(),
         };
         let json = serde_json::to_string(&state).expect("plain data serialises");
-        crate::run::write_atomic(&tmp.join("state.json"), json.as_bytes())?;
+        crate::layout::write_atomic(&tmp.join("state.json"), json.as_bytes())?;
         let done = self.dir.join(&name);
         if done.exists() {
-            std::fs::remove_dir_all(&done).map_err(|e| CliError::io(&done, e))?;
+            std::fs::remove_dir_all(&done).map_err(|e| RunnerError::io(&done, e))?;
         }
-        std::fs::rename(&tmp, &done).map_err(|e| CliError::io(&done, e))?;
+        std::fs::rename(&tmp, &done).map_err(|e| RunnerError::io(&done, e))?;
         let all = list(&self.dir);
         for old in all.iter().take(all.len().saturating_sub(self.keep)) {
-            std::fs::remove_dir_all(old).map_err(|e| CliError::io(old, e))?;
+            std::fs::remove_dir_all(old).map_err(|e| RunnerError::io(old, e))?;
         }
         Ok(())
     }
@@ -139,7 +139,7 @@ pub fn load_latest(
         }
     }
     match first_error {
-        Some(e) => Err(CliError::Input(format!(
+        Some(e) => Err(RunnerError::Input(format!(
             "{e}; no older checkpoint is readable, so the job cannot resume: delete {} to start it afresh",
             dir.display()
         ))),
@@ -155,8 +155,8 @@ fn load_one(
     device: &Device,
 ) -> Result<(Resume, SbRng)> {
     let state_path = folder.join("state.json");
-    let text = std::fs::read_to_string(&state_path).map_err(|e| CliError::io(&state_path, e))?;
-    let state: State = serde_json::from_str(&text).map_err(|e| CliError::io(&state_path, e))?;
+    let text = std::fs::read_to_string(&state_path).map_err(|e| RunnerError::io(&state_path, e))?;
+    let state: State = serde_json::from_str(&text).map_err(|e| RunnerError::io(&state_path, e))?;
     let load = |file: PathBuf| -> Result<Option<Vec<candle_core::Tensor>>> {
         if !file.exists() {
             return Ok(None);
@@ -164,7 +164,7 @@ fn load_one(
         let holder = DriftNet::new(net, dim, device, &mut SbRng::new(0))?;
         holder
             .load(&file)
-            .map_err(|e| CliError::Input(format!("{}: cannot be read: {e}", file.display())))?;
+            .map_err(|e| RunnerError::Input(format!("{}: cannot be read: {e}", file.display())))?;
         Ok(Some(holder.params()?))
     };
     let saved = |d: Direction| -> Result<Option<SavedModel>> {
@@ -233,8 +233,8 @@ impl EvaluatingCheckpointer {
             .create(true)
             .append(true)
             .open(&self.log)
-            .map_err(|e| CliError::io(&self.log, e))?;
-        writeln!(f, "{line}").map_err(|e| CliError::io(&self.log, e))
+            .map_err(|e| RunnerError::io(&self.log, e))?;
+        writeln!(f, "{line}").map_err(|e| RunnerError::io(&self.log, e))
     }
 }
 

@@ -1,9 +1,9 @@
 use std::path::PathBuf;
 
-/// Everything the `sb` command can report to its user.
+/// Everything the runner can report to its user (the front ends show these messages as they are).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum CliError {
+pub enum RunnerError {
     /// The experiment file is malformed or holds an invalid value.
     #[error("{file}: {message}")]
     Config {
@@ -34,8 +34,9 @@ pub enum CliError {
     Eval(#[from] sb_eval::EvalError),
 }
 
-impl CliError {
-    pub(crate) fn io(path: &std::path::Path, e: impl std::fmt::Display) -> Self {
+impl RunnerError {
+    /// An I/O error naming the file or folder.
+    pub fn io(path: &std::path::Path, e: impl std::fmt::Display) -> Self {
         Self::Io {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -45,19 +46,19 @@ impl CliError {
 
 /// Reads and parses `path` if it is a file (`None` if it is not there): an unreadable or
 /// unparsable file is an error naming it.
-pub(crate) fn read_if_present<T, E: std::fmt::Display>(
+pub fn read_if_present<T, E: std::fmt::Display>(
     path: &std::path::Path,
     parse: impl FnOnce(&str) -> std::result::Result<T, E>,
 ) -> Result<Option<T>> {
     if !path.is_file() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(path).map_err(|e| CliError::io(path, e))?;
-    parse(&text).map(Some).map_err(|e| CliError::Config {
+    let text = std::fs::read_to_string(path).map_err(|e| RunnerError::io(path, e))?;
+    parse(&text).map(Some).map_err(|e| RunnerError::Config {
         file: path.to_path_buf(),
         message: e.to_string(),
     })
 }
 
 /// Shorthand for results of this crate.
-pub type Result<T> = std::result::Result<T, CliError>;
+pub type Result<T> = std::result::Result<T, RunnerError>;

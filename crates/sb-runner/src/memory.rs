@@ -14,7 +14,7 @@ use sb_eval::memory::{available_bytes, human_bytes};
 
 use crate::experiment::Experiment;
 use crate::protocol::ProblemData;
-use crate::{CliError, Result};
+use crate::{Result, RunnerError};
 
 /// Copies of the network parameters alive in training: weights, gradients, Adam's two
 /// moments, the EMA copy.
@@ -96,7 +96,7 @@ pub fn check(exp: &Experiment, data: &[ProblemData], file: &Path) -> Result<()> 
         .into_iter()
         .max_by_key(|(_, bytes)| *bytes);
     match largest {
-        Some((what, bytes)) if bytes > available => Err(CliError::Config {
+        Some((what, bytes)) if bytes > available => Err(RunnerError::Config {
             file: file.to_path_buf(),
             message: format!(
                 "{what} needs about {} but this machine has {} of memory available; reduce it (or run on a larger machine)",

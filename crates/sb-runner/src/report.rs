@@ -8,7 +8,7 @@ use crate::experiment::Experiment;
 use crate::jobs::jobs;
 use crate::results::Row;
 use crate::table::{build, Line};
-use crate::{CliError, Result};
+use crate::{Result, RunnerError};
 
 /// What `sb report` found in the directories.
 #[derive(Debug)]
@@ -28,7 +28,7 @@ pub struct Report {
 pub(crate) fn read_run(dir: &Path, command: &str) -> Result<(Experiment, Vec<Row>)> {
     let config = dir.join("config.yaml");
     if !config.is_file() {
-        return Err(CliError::Input(format!(
+        return Err(RunnerError::Input(format!(
             "{}: not a run directory (no config.yaml); `{command}` takes directories written by `sb run`",
             dir.display()
         )));
@@ -50,7 +50,7 @@ pub(crate) fn read_run(dir: &Path, command: &str) -> Result<(Experiment, Vec<Row
 /// the two directories).
 pub fn report(dirs: &[PathBuf]) -> Result<Report> {
     let Some(first) = dirs.first() else {
-        return Err(CliError::Input("give at least one run directory".into()));
+        return Err(RunnerError::Input("give at least one run directory".into()));
     };
     let (mut experiment, mut rows) = read_run(first, "sb report")?;
     let strip = |e: &Experiment| {
@@ -75,7 +75,7 @@ pub fn report(dirs: &[PathBuf]) -> Result<Report> {
     for dir in &dirs[1..] {
         let (exp, more) = read_run(dir, "sb report")?;
         if strip(&exp) != strip(&experiment) {
-            return Err(CliError::Input(format!(
+            return Err(RunnerError::Input(format!(
                 "{} and {} hold different experiments (their config.yaml differ beyond seeds); report them separately",
                 first.display(),
                 dir.display()
@@ -116,4 +116,35 @@ pub fn report(dirs: &[PathBuf]) -> Result<Report> {
         lines,
         missing,
     })
+}
+
+impl Report {
+    /// The Markdown table, with the note listing σ chosen by `sigma: auto` (what `sb report`
+    /// prints).
+    pub fn markdown(&self) -> String {
+        format!(
+            "{}{}",
+            crate::table::markdown(&self.lines),
+            crate::table::auto_sigma_note(&self.rows)
+        )
+    }
+
+    /// Writes `report.md`, `report.csv`, `report.json` and the merged `results.json` in `dir`
+    /// (created if needed), each replaced atomically.
+    ///
+    /// # Errors
+    /// The folder or a file cannot be written.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| RunnerError::io(dir, e))?;
+        let rows = serde_json::to_string_pretty(&self.rows).expect("rows serialise");
+        for (name, text) in [
+            ("report.md", self.markdown()),
+            ("report.csv", crate::table::csv(&self.lines)),
+            ("report.json", crate::table::json(&self.lines)),
+            ("results.json", rows),
+        ] {
+            crate::layout::write_atomic(&dir.join(name), text.as_bytes())?;
+        }
+        Ok(())
+    }
 }
