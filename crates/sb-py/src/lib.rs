@@ -2,6 +2,12 @@
 //! arrays (the Python layer, `python/sbridge/__init__.py`, converts and documents) and raises
 //! `ValueError` with sb-eval's message on bad input.
 
+// As in the `sb` binary: candle allocates a fresh buffer for every operation, and mimalloc
+// serves those faster than the system allocator (docs/performance.md), so that training from
+// Python runs as fast as `sb run`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use ndarray::{Array1, Array2};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::{

@@ -93,12 +93,11 @@ pub fn run_experiment(
     options: &RunOptions,
     reporter: &mut dyn Reporter,
 ) -> Result<(PathBuf, Vec<Row>)> {
-    let path = file;
     if let Some(seed) = options.seed {
         exp.seeds = vec![seed];
     }
-    let data = protocol::load(&exp, path)?;
-    crate::memory::check(&exp, &data, path)?;
+    let data = protocol::load(&exp, file)?;
+    crate::memory::check(&exp, &data, file)?;
     let (text, warnings) = crate::summary::summary(&exp, &data);
     reporter.summary(&text, &warnings);
     let name = match options.shard {

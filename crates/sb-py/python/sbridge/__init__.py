@@ -28,7 +28,11 @@ from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
-from . import _core
+# How long candle's worker threads busy-wait after an operation; set before the first tensor
+# operation, as the `sb` binary does (its main.rs explains the value).
+os.environ.setdefault("CANDLE_BARRIER_POOL_SPIN_LIMIT", "50")
+
+from . import _core  # noqa: E402
 
 __all__ = [
     "run",
