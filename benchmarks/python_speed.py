@@ -50,22 +50,22 @@ for n in (1000, 4000):
           f"{ours / pot:.2f} | {v_ours:.12g} vs {v_pot:.12g} (rel. diff {abs(v_ours - v_pot) / v_pot:.1e}) |")
 
 with tempfile.TemporaryDirectory() as tmp:
-    k = [0]
+    k = {"py": 0, "sb": 0}
 
     def python_run():
-        k[0] += 1
-        return sbridge.run("experiments/quickstart.yaml", out=os.path.join(tmp, f"py{k[0]}"))
+        k["py"] += 1
+        return sbridge.run("experiments/quickstart.yaml", out=os.path.join(tmp, f"py{k['py']}"))
 
     def cli_run():
-        k[0] += 1
+        k["sb"] += 1
         subprocess.run([args.sb, "run", "experiments/quickstart.yaml", "--quiet", "--out",
-                        os.path.join(tmp, f"sb{k[0]}")], check=True, capture_output=True)
+                        os.path.join(tmp, f"sb{k['sb']}")], check=True, capture_output=True)
 
     ours, rows = median_time(python_run)
     cli, _ = median_time(cli_run)
-    same = "same values" if all(
-        r["value"] == s["value"] for r, s in zip(rows, sbridge.report(os.path.join(tmp, "sb1")).rows)
-    ) else "VALUES DIFFER"
+    key = lambda r: (r["benchmark"], r["method"], r["seed"], r["metric"])
+    cli_rows = {key(r): r["value"] for r in sbridge.report(os.path.join(tmp, "sb1")).rows}
+    same = "same values" if {key(r): r["value"] for r in rows} == cli_rows else "VALUES DIFFER"
     print(f"| quickstart: `sbridge.run` vs `sb run --quiet` (peer) | {ours:.2f} | {cli:.2f} | {ours / cli:.3f} | {same} |")
 
 moons = np.random.default_rng(1)

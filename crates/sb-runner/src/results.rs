@@ -58,4 +58,40 @@ mod tests {
         let (m, s) = mean_std(&[1.0, 3.0]);
         assert!((m - 2.0).abs() < 1e-12 && (s - 2f64.sqrt()).abs() < 1e-12);
     }
+
+    /// `sb report` and `sbridge.report` read results.json back: every value must come back
+    /// bit for bit (serde_json's default float parser can miss by one ulp; this value did).
+    #[test]
+    fn values_survive_results_json_bit_for_bit() {
+        let values = [
+            0.17652127989772579,
+            0.1765212798977258,
+            1e-300,
+            0.1 + 0.2,
+            2.0f64.sqrt(),
+        ];
+        let rows: Vec<Row> = values
+            .iter()
+            .map(|&value| Row {
+                benchmark: "b".into(),
+                method: "m".into(),
+                params: BTreeMap::new(),
+                metric: "w2_forward".into(),
+                value,
+                seed: 0,
+                wall_s: 0.1,
+            })
+            .collect();
+        let text = serde_json::to_string_pretty(&rows).unwrap();
+        let back: Vec<Row> = serde_json::from_str(&text).unwrap();
+        for (a, b) in rows.iter().zip(&back) {
+            assert_eq!(
+                a.value.to_bits(),
+                b.value.to_bits(),
+                "{} came back as {}",
+                a.value,
+                b.value
+            );
+        }
+    }
 }
