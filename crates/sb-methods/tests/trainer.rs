@@ -28,6 +28,17 @@ fn small_net() -> NetConfig {
     }
 }
 
+/// Two passes of five steps on batches of 8 from caches of 16.
+fn tiny_config() -> TrainConfig {
+    TrainConfig {
+        passes: 2,
+        steps_per_pass: 5,
+        batch_size: 8,
+        cache_size: 16,
+        ..TrainConfig::default()
+    }
+}
+
 fn train(config: TrainConfig, scale: f64, seed: u64) -> Result<Vec<f32>, MethodError> {
     let (pi0, pi1) = gaussians(scale);
     let solver = MethodConfig::Dsbm(DsbmConfig::default()).build(1.0)?;
@@ -42,13 +53,7 @@ fn train(config: TrainConfig, scale: f64, seed: u64) -> Result<Vec<f32>, MethodE
 #[test]
 fn divergence_names_pass_direction_and_step() {
     // Data at 1e30 makes the squared error overflow f32 at the first step.
-    let config = TrainConfig {
-        passes: 2,
-        steps_per_pass: 5,
-        batch_size: 8,
-        cache_size: 16,
-        ..TrainConfig::default()
-    };
+    let config = tiny_config();
     let err = train(config, 1e30, 0).unwrap_err();
     match &err {
         MethodError::Diverged {
@@ -304,13 +309,7 @@ impl sb_methods::Observer for StopAfter {
 #[test]
 fn an_observer_stops_training_after_the_step_it_asks() {
     let (pi0, pi1) = gaussians(1.0);
-    let config = TrainConfig {
-        passes: 2,
-        steps_per_pass: 5,
-        batch_size: 8,
-        cache_size: 16,
-        ..TrainConfig::default()
-    };
+    let config = tiny_config();
     let solver = MethodConfig::Dsbm(DsbmConfig::default())
         .build(1.0)
         .unwrap();

@@ -400,11 +400,8 @@ fn run(
             (Some(path), _) => (sb_runner::Experiment::load(&path)?, path),
             (None, Some(text)) => {
                 let file = std::path::PathBuf::from("<experiment given to sbridge.run>");
-                let mut exp = sb_runner::Experiment::parse(&text, &file)?;
                 let base = base.unwrap_or_else(|| std::path::PathBuf::from("."));
-                let base = base.canonicalize().unwrap_or(base);
-                exp.resolve_paths(&base);
-                (exp, file)
+                (sb_runner::Experiment::parse_in(&text, &file, &base)?, file)
             }
             (None, None) => {
                 return Err(sb_runner::RunnerError::Input(

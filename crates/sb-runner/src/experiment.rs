@@ -362,12 +362,22 @@ impl Experiment {
     /// invalid value, each naming the file and the key.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| RunnerError::io(path, e))?;
-        let mut exp = Self::parse(&text, path)?;
         let folder = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
         };
-        let base = folder.canonicalize().unwrap_or(folder);
+        Self::parse_in(&text, path, folder)
+    }
+
+    /// [`Experiment::parse`], then relative data paths read from the folder `base` (as
+    /// [`Experiment::load`] reads them from the file's folder): for experiments that are
+    /// not files, such as a dict given to the Python package.
+    ///
+    /// # Errors
+    /// As [`Experiment::parse`].
+    pub fn parse_in(text: &str, file: &Path, base: &Path) -> Result<Self> {
+        let mut exp = Self::parse(text, file)?;
+        let base = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
         exp.resolve_paths(&base);
         Ok(exp)
     }
