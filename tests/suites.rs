@@ -150,11 +150,20 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Runs one quick tier, writing its run directory in a temporary folder.
+/// Runs one quick tier of `experiments/quick/`, writing its run directory in a temporary
+/// folder.
 fn quick(name: &str) -> Vec<Line> {
+    quick_file(
+        &format!("experiments/quick/{name}.yaml"),
+        &format!("{name}-quick"),
+    )
+}
+
+/// Runs the quick tier `path` (from the repository root), whose experiment is called `name`.
+fn quick_file(path: &str, name: &str) -> Vec<Line> {
     let root = repo_root();
     let tmp = tempfile::tempdir().unwrap();
-    let file = root.join("experiments/quick").join(format!("{name}.yaml"));
+    let file = root.join(path);
     // Relative data paths are read from the experiment file's folder: run it in place.
     let exp = sb_cli::experiment::Experiment::load(&file).unwrap();
     let (dir, _) = run(&file, &options(tmp.path().join("run"), None)).unwrap();
@@ -170,8 +179,61 @@ fn quick(name: &str) -> Vec<Line> {
             "{name}: {l:?}"
         );
     }
-    assert_eq!(exp.name, format!("{name}-quick"));
+    assert_eq!(exp.name, name);
     r.lines
+}
+
+/// Every experiment file under `experiments/paper/` (and its quick tiers) passes `sb check`.
+#[test]
+fn paper_files_pass_check() {
+    let root = repo_root().join("experiments/paper");
+    let mut files = Vec::new();
+    for dir in [root.clone(), root.join("quick")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() >= 2, "{files:?}");
+    for f in &files {
+        if let Err(e) = sb_cli::run::check(f) {
+            panic!("{}: {e}", f.display());
+        }
+    }
+}
+
+#[test]
+fn quick_paper_t() {
+    let lines = quick_file("experiments/paper/quick/t.yaml", "paper-t-quick");
+    let get = |problem: &str, method: &str, metric: &str| {
+        lines
+            .iter()
+            .find(|l| l.benchmark == problem && l.method == method && l.metric == metric)
+            .and_then(|l| l.mean)
+    };
+    for problem in [
+        "gaussian-moons",
+        "gaussian-scurve",
+        "gaussian-8gaussians",
+        "moons-8gaussians",
+    ] {
+        // The floor stands beside every step count, with one value.
+        let floor = "Same distribution (floor)";
+        let f = get(problem, floor, "w2_forward").unwrap();
+        assert_eq!(get(problem, floor, "w2_forward@100"), Some(f));
+        assert_eq!(get(problem, floor, "w2_forward@20"), Some(f));
+        // DSBM samples with any number of steps; DSB only on its own 20-step grid.
+        for metric in ["w2_forward@100", "w2_forward@20", "w2_backward@100"] {
+            assert!(
+                get(problem, "DSBM-IPF", metric).is_some(),
+                "{problem} {metric}"
+            );
+        }
+        assert!(get(problem, "DSB", "w2_forward@20").is_some(), "{problem}");
+        assert!(get(problem, "DSB", "w2_forward@100").is_none(), "{problem}");
+    }
 }
 
 #[test]
@@ -311,4 +373,47 @@ eval:
     let fixed = get("scaled sigma=0.5", "DSBM-IPF");
     assert!(auto < previous, "auto {auto} vs previous time {previous}");
     assert!(fixed > auto, "σ = 0.5 {fixed} vs auto {auto}");
+}
+
+#[test]
+fn quick_paper_g1() {
+    let lines = quick_file("experiments/paper/quick/g1.yaml", "paper-g1-quick");
+    let get = |problem: &str, method: &str, metric: &str| {
+        lines
+            .iter()
+            .find(|l| l.benchmark == problem && l.method == method && l.metric == metric)
+            .and_then(|l| l.mean)
+    };
+    for (problem, d) in [("g1-d5", 5.0), ("g1-d20", 20.0), ("g1-d50", 50.0)] {
+        // The closed-form row measures the estimator on exact samples: ≈ d(d + 3)/(4n).
+        for (metric, n) in [("kl_e-3", 2000.0), ("kl_e-3@n=60000", 60_000.0)] {
+            let floor = get(problem, "Closed form (optimum)", metric).unwrap();
+            let expected = 1e3 * d * (d + 3.0) / (4.0 * n);
+            assert!(
+                (floor / expected - 1.0).abs() < 0.25,
+                "{problem} {metric}: {floor} against {expected}"
+            );
+        }
+        // The streamed estimate (60,000 particles, two chunks) exists for every method.
+        for method in ["DSB", "DSBM-IPF", "DSBM-IMF"] {
+            let v = get(problem, method, "kl_e-3@n=60000").unwrap();
+            assert!(v.is_finite() && v > 0.0, "{problem} {method}");
+        }
+    }
+}
+
+#[test]
+fn quick_paper_s1() {
+    let lines = quick_file("experiments/paper/quick/s1.yaml", "paper-s1-quick");
+    for metric in ["w1", "w1@100", "w1@20"] {
+        for method in ["DSBM-IPF", "OT-CFM", "OT interpolation (reference)"] {
+            let l = lines
+                .iter()
+                .find(|l| l.benchmark == "eb" && l.method == method && l.metric == metric);
+            assert!(
+                l.is_some_and(|l| l.mean.unwrap() < 1.2),
+                "{method} {metric}"
+            );
+        }
+    }
 }

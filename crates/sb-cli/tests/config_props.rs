@@ -37,8 +37,16 @@ fn distribution() -> impl Strategy<Value = Distribution> {
             cov: MatrixSpec::Scalar(v),
         }),
         (0.0f64..1.0).prop_map(|noise| Distribution::Moons { noise }),
-        (0.5f64..4.0, 0.01f64..1.0)
-            .prop_map(|(radius, std)| Distribution::EightGaussians { radius, std }),
+        (0.5f64..4.0, 0.01f64..1.0, any::<bool>()).prop_map(|(radius, std, balanced)| {
+            Distribution::EightGaussians {
+                radius,
+                std,
+                balanced,
+            }
+        }),
+        (0.0f64..0.3, 0.5f64..8.0)
+            .prop_map(|(noise, scale)| Distribution::DsbMoons { noise, scale }),
+        (0.0f64..0.3, 0.5f64..8.0).prop_map(|(noise, scale)| Distribution::Scurve { noise, scale }),
         Just(Distribution::Checkerboard),
         (0.0f64..0.3, 0.1f64..0.9)
             .prop_map(|(noise, factor)| Distribution::Circles { noise, factor }),
@@ -242,6 +250,7 @@ fn experiment() -> impl Strategy<Value = Experiment> {
                                 seed: i as u64,
                                 shuffle: true,
                             }),
+                            train_set: (i % 3 == 2).then_some(50 + i),
                             metrics: None,
                             published: Default::default(),
                         })

@@ -166,6 +166,9 @@ fn default_noise() -> f64 {
 fn torchcfm_noise() -> f64 {
     0.05
 }
+fn dsb_scale() -> f64 {
+    7.0
+}
 fn swiss_noise() -> f64 {
     1.0
 }
@@ -217,11 +220,27 @@ pub enum Distribution {
         #[serde(default = "torchcfm_noise")]
         noise: f64,
     },
-    /// The S-curve (scikit-learn), first and third coordinates.
+    /// Two interleaving half moons as in the DSB code's 2-D data (`data_distrib("moon")`):
+    /// scikit-learn's `make_moons` (evenly spaced angles), standardised by the mean and
+    /// standard deviation of all its coordinates together, then times `scale`. A finite data
+    /// set is standardised by its own statistics, as the DSB code does; single draws use
+    /// their limits (mean 3/8, variance 0.671875 − 1/(2π) + noise²).
+    DsbMoons {
+        /// Standard deviation of the added noise (before standardising). Defaults to 0.1.
+        #[serde(default = "default_noise")]
+        noise: f64,
+        /// The factor after standardising. Defaults to 7.
+        #[serde(default = "dsb_scale")]
+        scale: f64,
+    },
+    /// The S-curve (scikit-learn), first and third coordinates, times `scale`.
     Scurve {
         /// Standard deviation of the added noise. Defaults to 0.1.
         #[serde(default = "default_noise")]
         noise: f64,
+        /// The factor applied last (TorchCFM's toys: 1.5). Defaults to 1.
+        #[serde(default = "one")]
+        scale: f64,
     },
     /// Eight Gaussians on a circle.
     #[serde(rename = "8gaussians", alias = "eight_gaussians")]
@@ -232,6 +251,11 @@ pub enum Distribution {
         /// Standard deviation of each component. Defaults to 0.5/√2 (FFJORD).
         #[serde(default = "eight_std")]
         std: f64,
+        /// Whether a finite data set has exactly `n/8` points per centre (torchdyn's
+        /// `ToyDataset`, TorchCFM's 8 Gaussians) instead of a random centre per point.
+        /// Defaults to false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        balanced: bool,
     },
     /// FFJORD's checkerboard.
     Checkerboard,
@@ -374,14 +398,16 @@ impl Distribution {
                     dim,
                 }
             }
-            Self::Moons { noise }
-            | Self::TorchcfmMoons { noise }
-            | Self::Scurve { noise }
-            | Self::SwissRoll { noise } => {
+            Self::Moons { noise } | Self::TorchcfmMoons { noise } | Self::SwissRoll { noise } => {
                 nonneg("noise", *noise)?;
                 toy(self)
             }
-            Self::EightGaussians { radius, std } => {
+            Self::DsbMoons { noise, scale } | Self::Scurve { noise, scale } => {
+                nonneg("noise", *noise)?;
+                nonneg("scale", *scale)?;
+                toy(self)
+            }
+            Self::EightGaussians { radius, std, .. } => {
                 nonneg("radius", *radius)?;
                 nonneg("std", *std)?;
                 toy(self)
@@ -454,6 +480,10 @@ impl Distribution {
     }
 }
 
+fn rows_to_array(rows: &[[f64; 2]]) -> Array2<f64> {
+    Array2::from_shape_fn((rows.len(), 2), |(i, j)| rows[i][j])
+}
+
 /// A Gaussian's mean and covariance.
 pub type GaussianParameters = (Array1<f64>, Array2<f64>);
 
@@ -497,8 +527,10 @@ impl Source {
     }
 
     /// A finite data set of `n` points, as a benchmark fixes one before splitting it: a
-    /// data source's rows in random order (its first `n`), TorchCFM's moons with
-    /// scikit-learn's evenly spaced angles, and `n` independent draws otherwise.
+    /// data source's rows in random order (its first `n`), the moons of TorchCFM and of the
+    /// DSB code with scikit-learn's evenly spaced angles (the latter standardised by the
+    /// set's own statistics), balanced 8 Gaussians with `n/8` points per centre (the
+    /// remainder at random centres), and `n` independent draws otherwise.
     ///
     /// # Errors
     /// A point cloud with fewer than `n` rows.
@@ -515,9 +547,18 @@ impl Source {
                 Ok(points.select(ndarray::Axis(0), &order[..n]))
             }
             SourceKind::Toy(Distribution::TorchcfmMoons { noise }) => {
-                let rows = toys::torchcfm_moons_set(n, *noise, rng);
-                Ok(Array2::from_shape_fn((n, 2), |(i, j)| rows[i][j]))
+                Ok(rows_to_array(&toys::torchcfm_moons_set(n, *noise, rng)))
             }
+            SourceKind::Toy(Distribution::DsbMoons { noise, scale }) => {
+                Ok(rows_to_array(&toys::dsb_moons_set(n, *noise, *scale, rng)))
+            }
+            SourceKind::Toy(Distribution::EightGaussians {
+                radius,
+                std,
+                balanced: true,
+            }) => Ok(rows_to_array(&toys::eight_gaussians_balanced(
+                n, *radius, *std, rng,
+            ))),
             _ => Ok(self.sample(n, rng)),
         }
     }
@@ -542,8 +583,14 @@ impl Source {
                     let p = match *d {
                         Distribution::Moons { noise } => toys::moons(rng, noise),
                         Distribution::TorchcfmMoons { noise } => toys::torchcfm_moons(rng, noise),
-                        Distribution::Scurve { noise } => toys::scurve(rng, noise),
-                        Distribution::EightGaussians { radius, std } => {
+                        Distribution::DsbMoons { noise, scale } => {
+                            toys::dsb_moons(rng, noise, scale)
+                        }
+                        Distribution::Scurve { noise, scale } => {
+                            let p = toys::scurve(rng, noise);
+                            [scale * p[0], scale * p[1]]
+                        }
+                        Distribution::EightGaussians { radius, std, .. } => {
                             toys::eight_gaussians(rng, radius, std)
                         }
                         Distribution::Checkerboard => toys::checkerboard(rng),
@@ -687,10 +734,14 @@ mod tests {
         for d in [
             Distribution::Moons { noise: 0.1 },
             Distribution::TorchcfmMoons { noise: 0.05 },
-            Distribution::Scurve { noise: 0.1 },
+            Distribution::Scurve {
+                noise: 0.1,
+                scale: 1.0,
+            },
             Distribution::EightGaussians {
                 radius: eight_radius(),
                 std: eight_std(),
+                balanced: false,
             },
             Distribution::Checkerboard,
             Distribution::SwissRoll { noise: 1.0 },

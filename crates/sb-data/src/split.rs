@@ -195,4 +195,132 @@ mod tests {
             );
         }
     }
+
+    fn all_rows(split: &Split) -> Array2<f64> {
+        ndarray::concatenate(
+            ndarray::Axis(0),
+            &[split.train.view(), split.val.view(), split.test.view()],
+        )
+        .unwrap()
+    }
+
+    fn paper_spec(train: usize) -> SplitSpec {
+        SplitSpec {
+            train,
+            val: 100,
+            test: 100,
+            seed: 7,
+            shuffle: true,
+        }
+    }
+
+    #[test]
+    fn dsb_moons_are_the_standardised_scikit_learn_moons() {
+        let d = Distribution::DsbMoons {
+            noise: 0.0,
+            scale: 7.0,
+        };
+        let all = all_rows(&paper_spec(1000).apply(&d.load().unwrap(), 0).unwrap());
+        // Standardised over all coordinates together: pooled mean 0, pooled std 7.
+        let flat: Vec<f64> = all.iter().copied().collect();
+        let n = flat.len() as f64;
+        let mean = flat.iter().sum::<f64>() / n;
+        let var = flat.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        assert!(mean.abs() < 1e-12, "{mean}");
+        assert!((var.sqrt() - 7.0).abs() < 1e-12, "{}", var.sqrt());
+        // Undoing the standardisation with the noise-free set's own statistics gives the
+        // scikit-learn arcs: recompute them from the formula of the points.
+        let raw: Vec<[f64; 2]> = (0..1200)
+            .map(|i| crate::toys::sklearn_moon_point(i, 1200))
+            .collect();
+        let m = raw.iter().map(|p| p[0] + p[1]).sum::<f64>() / 2400.0;
+        let s = (raw
+            .iter()
+            .map(|p| (p[0] - m).powi(2) + (p[1] - m).powi(2))
+            .sum::<f64>()
+            / 2399.0)
+            .sqrt();
+        let mut outer = 0;
+        for x in all.rows() {
+            let (u, v) = (x[0] / 7.0 * s + m, x[1] / 7.0 * s + m);
+            if ((u * u + v * v).sqrt() - 1.0).abs() < 1e-9 && v >= -1e-9 {
+                outer += 1;
+            } else {
+                let r = ((u - 1.0).powi(2) + (v - 0.5).powi(2)).sqrt();
+                assert!((r - 1.0).abs() < 1e-9 && v <= 0.5 + 1e-9, "{x}");
+            }
+        }
+        assert_eq!(outer, 600);
+        // The single-draw limits agree with a large set's statistics.
+        let noisy = Distribution::DsbMoons {
+            noise: 0.1,
+            scale: 7.0,
+        }
+        .sample(200_000, &mut SbRng::new(2))
+        .unwrap();
+        let flat: Vec<f64> = noisy.iter().copied().collect();
+        let mean = flat.iter().sum::<f64>() / flat.len() as f64;
+        let sd = (flat.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / flat.len() as f64).sqrt();
+        assert!(mean.abs() < 0.03 && (sd - 7.0).abs() < 0.03, "{mean} {sd}");
+    }
+
+    #[test]
+    fn torchcfm_scurve_is_the_scaled_s_curve() {
+        let d = Distribution::Scurve {
+            noise: 0.0,
+            scale: 1.5,
+        };
+        let x = d.sample(2000, &mut SbRng::new(3)).unwrap();
+        for p in x.rows() {
+            // x = 1.5 sin t, z = 1.5 sign(t)(cos t − 1), t ∈ [−3π/2, 3π/2].
+            let (a, z) = (p[0] / 1.5, p[1] / 1.5);
+            assert!(a.abs() <= 1.0 + 1e-12 && z.abs() <= 2.0 + 1e-12, "{p}");
+            // cos t = 1 ∓ z and sin t = a lie on the unit circle.
+            let c = 1.0 - z.abs();
+            assert!((a * a + c * c - 1.0).abs() < 1e-9, "{p}");
+        }
+    }
+
+    #[test]
+    fn balanced_eight_gaussians_have_an_eighth_per_centre() {
+        let d = Distribution::EightGaussians {
+            radius: 5.0,
+            std: 1e-9,
+            balanced: true,
+        };
+        let all = all_rows(&paper_spec(1000).apply(&d.load().unwrap(), 0).unwrap());
+        let mut counts = std::collections::BTreeMap::new();
+        for p in all.rows() {
+            assert!(
+                ((p[0] * p[0] + p[1] * p[1]).sqrt() - 5.0).abs() < 1e-6,
+                "{p}"
+            );
+            let angle = p[1].atan2(p[0]).rem_euclid(std::f64::consts::TAU);
+            let k = (angle / std::f64::consts::FRAC_PI_4).round() as usize % 8;
+            *counts.entry(k).or_insert(0) += 1;
+        }
+        assert_eq!(counts.len(), 8);
+        assert!(counts.values().all(|&c| c == 150), "{counts:?}");
+        // Their moments: mean 0, covariance (r²/2 + std²) I.
+        let d = Distribution::EightGaussians {
+            radius: 5.0,
+            std: 1.0,
+            balanced: true,
+        };
+        let set = d
+            .load()
+            .unwrap()
+            .data_set(80_000, &mut SbRng::new(4))
+            .unwrap();
+        let (m, c) = (
+            set.mean_axis(ndarray::Axis(0)).unwrap(),
+            set.t().dot(&set) / 80_000.0,
+        );
+        assert!(m.iter().all(|v| v.abs() < 0.05), "{m}");
+        assert!(
+            (c[[0, 0]] - 13.5).abs() < 0.2 && (c[[1, 1]] - 13.5).abs() < 0.2,
+            "{c}"
+        );
+        assert!(c[[0, 1]].abs() < 0.2, "{c}");
+    }
 }

@@ -64,6 +64,50 @@ pub(crate) fn torchcfm_moons_set(n: usize, noise: f64, rng: &mut SbRng) -> Vec<[
         .collect()
 }
 
+/// The pooled mean and variance of every coordinate of scikit-learn's moons with uniform
+/// angles: `3/8` and `0.671875 − 1/(2π) + noise²`.
+fn moons_pooled_moments(noise: f64) -> (f64, f64) {
+    (0.375, 0.671875 - 0.5 / PI + noise * noise)
+}
+
+/// One draw of the DSB code's moons at a uniformly random angle: a scikit-learn moon point
+/// with noise, standardised by the limits of the data sets' statistics, times `scale`.
+pub(crate) fn dsb_moons(rng: &mut SbRng, noise: f64, scale: f64) -> [f64; 2] {
+    let n = 1 << 30;
+    let p = sklearn_moon_point(rng.below(n), n);
+    let (m, v) = moons_pooled_moments(noise);
+    let s = v.sqrt();
+    [
+        (p[0] + noise * rng.normal() - m) / s * scale,
+        (p[1] + noise * rng.normal() - m) / s * scale,
+    ]
+}
+
+/// The DSB code's moons data set of `n` points: scikit-learn's `make_moons(n, noise)` in
+/// random order, minus the mean of all `2n` coordinates, over their standard deviation
+/// (unbiased, as `torch.std`), times `scale`.
+pub(crate) fn dsb_moons_set(n: usize, noise: f64, scale: f64, rng: &mut SbRng) -> Vec<[f64; 2]> {
+    let raw: Vec<[f64; 2]> = rng
+        .permutation(n)
+        .into_iter()
+        .map(|i| {
+            let p = sklearn_moon_point(i, n);
+            [p[0] + noise * rng.normal(), p[1] + noise * rng.normal()]
+        })
+        .collect();
+    let count = (2 * n) as f64;
+    let mean = raw.iter().map(|p| p[0] + p[1]).sum::<f64>() / count;
+    let var = raw
+        .iter()
+        .map(|p| (p[0] - mean).powi(2) + (p[1] - mean).powi(2))
+        .sum::<f64>()
+        / (count - 1.0);
+    let s = var.sqrt();
+    raw.into_iter()
+        .map(|p| [(p[0] - mean) / s * scale, (p[1] - mean) / s * scale])
+        .collect()
+}
+
 /// `make_s_curve` projected on its first and third coordinates.
 pub(crate) fn scurve(rng: &mut SbRng, noise: f64) -> [f64; 2] {
     let t = 3.0 * PI * (rng.uniform() - 0.5);
@@ -72,23 +116,46 @@ pub(crate) fn scurve(rng: &mut SbRng, noise: f64) -> [f64; 2] {
     [x + noise * rng.normal(), z + noise * rng.normal()]
 }
 
+/// The unit directions of the eight centres.
+const CENTRES: [(f64, f64); 8] = [
+    (1.0, 0.0),
+    (-1.0, 0.0),
+    (0.0, 1.0),
+    (0.0, -1.0),
+    (FRAC_1_SQRT_2, FRAC_1_SQRT_2),
+    (FRAC_1_SQRT_2, -FRAC_1_SQRT_2),
+    (-FRAC_1_SQRT_2, FRAC_1_SQRT_2),
+    (-FRAC_1_SQRT_2, -FRAC_1_SQRT_2),
+];
+
 /// Eight Gaussians with centres evenly on a circle.
 pub(crate) fn eight_gaussians(rng: &mut SbRng, radius: f64, std: f64) -> [f64; 2] {
-    const CENTRES: [(f64, f64); 8] = [
-        (1.0, 0.0),
-        (-1.0, 0.0),
-        (0.0, 1.0),
-        (0.0, -1.0),
-        (FRAC_1_SQRT_2, FRAC_1_SQRT_2),
-        (FRAC_1_SQRT_2, -FRAC_1_SQRT_2),
-        (-FRAC_1_SQRT_2, FRAC_1_SQRT_2),
-        (-FRAC_1_SQRT_2, -FRAC_1_SQRT_2),
-    ];
-    let (cx, cy) = CENTRES[rng.below(8)];
+    let centre = rng.below(8);
+    eight_gaussians_at(centre, rng, radius, std)
+}
+
+fn eight_gaussians_at(centre: usize, rng: &mut SbRng, radius: f64, std: f64) -> [f64; 2] {
+    let (cx, cy) = CENTRES[centre];
     [
         radius * cx + std * rng.normal(),
         radius * cy + std * rng.normal(),
     ]
+}
+
+/// A data set of `n` points of eight Gaussians with `⌊n/8⌋` points per centre (the
+/// remainder at random centres), in random order, as torchdyn's `ToyDataset` makes them.
+pub(crate) fn eight_gaussians_balanced(
+    n: usize,
+    radius: f64,
+    std: f64,
+    rng: &mut SbRng,
+) -> Vec<[f64; 2]> {
+    let mut centres: Vec<usize> = (0..n - n % 8).map(|i| i % 8).collect();
+    centres.extend((0..n % 8).map(|_| rng.below(8)));
+    rng.permutation(n)
+        .into_iter()
+        .map(|i| eight_gaussians_at(centres[i], rng, radius, std))
+        .collect()
 }
 
 /// FFJORD's checkerboard on `[-4, 4]²`.

@@ -129,6 +129,16 @@ pub struct Cfm {
 }
 
 impl Cfm {
+    /// `n` uniform steps in `direction`: [SF]2M samples the SDE, OT-CFM and SB-CFM an ODE.
+    fn uniform(&self, direction: Direction, n: usize) -> Vec<Step> {
+        let noise = if self.path == Path::BridgeDrift {
+            self.sigma
+        } else {
+            0.0
+        };
+        uniform_steps(n, direction, noise)
+    }
+
     /// OT-CFM for a problem with reference σ (used only by a `sinkhorn` coupling).
     ///
     /// # Errors
@@ -298,13 +308,11 @@ impl BridgeSolver for Cfm {
     }
 
     fn steps(&self, direction: Direction) -> Vec<Step> {
-        // [SF]2M samples the SDE; OT-CFM and SB-CFM an ODE.
-        let noise = if self.path == Path::BridgeDrift {
-            self.sigma
-        } else {
-            0.0
-        };
-        uniform_steps(self.num_steps, direction, noise)
+        self.uniform(direction, self.num_steps)
+    }
+
+    fn steps_with(&self, direction: Direction, n: usize) -> Option<Vec<Step>> {
+        Some(self.uniform(direction, n))
     }
 
     fn reference_drift(&self, _direction: Direction, x: &Tensor, _step: &Step) -> Result<Tensor> {

@@ -650,6 +650,10 @@ impl BridgeSolver for LightSb {
         uniform_steps(self.config.num_steps, direction, self.sigma)
     }
 
+    fn steps_with(&self, direction: Direction, n: usize) -> Option<Vec<Step>> {
+        Some(uniform_steps(n, direction, self.sigma))
+    }
+
     fn reference_drift(&self, _direction: Direction, x: &Tensor, _step: &Step) -> Result<Tensor> {
         Ok(x.zeros_like()?)
     }

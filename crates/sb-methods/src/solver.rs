@@ -93,6 +93,16 @@ pub trait BridgeSolver: Send + Sync {
     /// The Euler–Maruyama steps of a simulation in `direction`, in the order applied.
     fn steps(&self, direction: Direction) -> Vec<Step>;
 
+    /// The steps of a simulation with `n` uniform steps instead of the trained grid, for
+    /// solvers whose networks take continuous time (DSBM, the flow-matching peers, LightSB).
+    /// The default, for networks that belong to their grid (DSB's mean-matching networks
+    /// output one grid step's whole displacement): the grid itself when `n` is its length,
+    /// `None` otherwise.
+    fn steps_with(&self, direction: Direction, n: usize) -> Option<Vec<Step>> {
+        let grid = self.steps(direction);
+        (grid.len() == n).then_some(grid)
+    }
+
     /// The reference process's drift, used in place of an untrained network.
     ///
     /// # Errors

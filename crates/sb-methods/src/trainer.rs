@@ -542,11 +542,56 @@ impl TrainedBridge {
         t_stop: f64,
     ) -> Result<Array2<f32>> {
         if !(0.0..=1.0).contains(&t_stop) {
-            return Err(crate::MethodError::Config(format!(
+            return Err(MethodError::Config(format!(
                 "the stopping time must be in [0, 1], got {t_stop}"
             )));
         }
         let steps = crate::sampler::steps_until(&self.solver.steps(direction), direction, t_stop);
+        let sim = self.simulate_steps(direction, &steps, start, rng, false)?;
+        Ok(sim.end().clone())
+    }
+
+    /// The grid of a simulation in `direction` with `n` uniform Euler steps instead of the
+    /// trained number (see [`BridgeSolver::steps_with`]).
+    ///
+    /// # Errors
+    /// `n = 0`, or a solver whose networks belong to their own grid (DSB) with another `n`.
+    pub fn steps_with(&self, direction: Direction, n: usize) -> Result<Vec<Step>> {
+        if n == 0 {
+            return Err(MethodError::Config(
+                "the number of sampling steps must be ≥ 1, got 0".into(),
+            ));
+        }
+        self.solver.steps_with(direction, n).ok_or_else(|| {
+            MethodError::Config(format!(
+                "{} samples only on its own {}-step grid (its networks output one grid step's \
+                 displacement), not with {n} steps",
+                self.name(),
+                self.solver.steps(direction).len()
+            ))
+        })
+    }
+
+    /// As [`TrainedBridge::sample_until`], with `n` uniform Euler steps over `[0, 1]` instead of
+    /// the trained grid (see [`TrainedBridge::steps_with`]); `t_stop = 1` (or 0 backward)
+    /// transports the whole way.
+    ///
+    /// # Errors
+    /// As [`TrainedBridge::steps_with`] and [`TrainedBridge::sample_until`].
+    pub fn sample_until_with(
+        &self,
+        direction: Direction,
+        start: &Array2<f32>,
+        rng: &mut SbRng,
+        t_stop: f64,
+        n: usize,
+    ) -> Result<Array2<f32>> {
+        if !(0.0..=1.0).contains(&t_stop) {
+            return Err(MethodError::Config(format!(
+                "the stopping time must be in [0, 1], got {t_stop}"
+            )));
+        }
+        let steps = crate::sampler::steps_until(&self.steps_with(direction, n)?, direction, t_stop);
         let sim = self.simulate_steps(direction, &steps, start, rng, false)?;
         Ok(sim.end().clone())
     }

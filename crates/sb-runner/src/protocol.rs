@@ -6,7 +6,6 @@ use std::path::Path;
 
 use ndarray::{s, Array1, Array2, ArrayView2, Axis};
 use sb_data::{SbRng, Source, Split, TimeCourse};
-use sb_eval::summary::{covariance, mean};
 use sb_eval::{gaussian_kl, GaussianBridge};
 use sb_methods::sampler::state_times;
 use sb_methods::tensor::to_f32;
@@ -287,10 +286,10 @@ pub fn gaussian_metrics(
     let wants = |m: Metric| metrics.contains(&m);
     let (mu0, s0) = truth.marginal(0.0);
     let (mu1, s1) = truth.marginal(1.0);
-    // One forward simulation with its whole path serves kl, kl_diag and cross_cov.
+    // Forward paths serve kl, kl_diag and cross_cov, simulated in chunks whose moments are
+    // merged, so `kl_samples` particles are never held at every time at once.
     let path = if wants(Metric::Kl) || wants(Metric::KlDiag) || wants(Metric::CrossCov) {
-        let start = to_f32(&pi0.sample(eval.kl_samples, rng));
-        Some(bridge.sample(Direction::Forward, &start, rng, true)?)
+        Some(path_moments(bridge, pi0, eval.kl_samples, rng)?)
     } else {
         None
     };
@@ -301,33 +300,13 @@ pub fn gaussian_metrics(
     for &metric in metrics {
         match metric {
             Metric::Kl | Metric::KlDiag => {
-                let sim = path.as_ref().expect("simulated above");
-                let mut total = 0.0;
-                for (state, &t) in sim.states.iter().zip(&times) {
-                    let x = state.mapv(f64::from);
-                    let (m, c) = (mean(x.view())?, covariance(x.view())?);
-                    let (mt, ct) = truth.marginal(t);
-                    total += if metric == Metric::Kl {
-                        gaussian_kl(m.view(), &c, mt.view(), &ct)?
-                    } else {
-                        diagonal_kl(&m, &c, &mt, &ct)
-                    };
-                }
-                let name = if metric == Metric::Kl {
-                    "kl_e-3"
-                } else {
-                    "kl_diag_e-3"
-                };
-                out.push((name.to_string(), 1e3 * total / times.len() as f64));
+                let (states, _) = path.as_ref().expect("simulated above");
+                let value = mean_kl(metric, states, &times, truth)?;
+                out.push((kl_name(metric).to_string(), value));
             }
             Metric::CrossCov => {
-                let sim = path.as_ref().expect("simulated above");
-                let first = sim.states[0].mapv(f64::from);
-                let last = sim.end().mapv(f64::from);
-                out.push((
-                    "cross_cov".into(),
-                    mean_cross_covariance(first.view(), last.view()),
-                ));
+                let (_, ends) = path.as_ref().expect("simulated above");
+                out.push(("cross_cov".into(), ends.mean_cross_covariance()));
             }
             Metric::BwUvp => {
                 let (fwd, bwd) = generated;
@@ -356,7 +335,169 @@ pub fn gaussian_metrics(
             Metric::W1 | Metric::W2 | Metric::Mmd | Metric::W2Train | Metric::XMean => {}
         }
     }
+    if wants(Metric::Kl) || wants(Metric::KlDiag) {
+        for &n in &eval.kl_at {
+            let (states, _) = path_moments(bridge, pi0, n, rng)?;
+            for &metric in metrics {
+                if matches!(metric, Metric::Kl | Metric::KlDiag) {
+                    let value = mean_kl(metric, &states, &times, truth)?;
+                    out.push((format!("{}@n={n}", kl_name(metric)), value));
+                }
+            }
+        }
+    }
     Ok(out)
+}
+
+/// Particles simulated at once for the path metrics (kl, kl_diag, cross_cov): 50,000
+/// particles at 21 times in d = 50 are 210 MB of f32.
+const PATH_CHUNK: usize = 50_000;
+
+/// The moments of `n` forward paths from π0 at every state time, and of the joint
+/// `[x0, x1]` of their ends, accumulated over chunks of [`PATH_CHUNK`] particles.
+fn path_moments(
+    bridge: &TrainedBridge,
+    pi0: &Source,
+    n: usize,
+    rng: &mut SbRng,
+) -> Result<(Vec<Moments>, Moments)> {
+    let d = pi0.dim();
+    let mut states: Vec<Moments> = Vec::new();
+    let mut ends = Moments::new(2 * d);
+    let mut done = 0;
+    while done < n {
+        let rows = PATH_CHUNK.min(n - done);
+        let start = to_f32(&pi0.sample(rows, rng));
+        let sim = bridge.sample(Direction::Forward, &start, rng, true)?;
+        if states.is_empty() {
+            states = (0..sim.states.len()).map(|_| Moments::new(d)).collect();
+        }
+        for (m, state) in states.iter_mut().zip(&sim.states) {
+            m.add(state.mapv(f64::from).view());
+        }
+        let joint = ndarray::concatenate(Axis(1), &[sim.states[0].view(), sim.end().view()])
+            .expect("two ends of one simulation");
+        ends.add(joint.mapv(f64::from).view());
+        done += rows;
+    }
+    Ok((states, ends))
+}
+
+fn kl_name(metric: Metric) -> &'static str {
+    if metric == Metric::Kl {
+        "kl_e-3"
+    } else {
+        "kl_diag_e-3"
+    }
+}
+
+/// The mean over `times` of the Gaussian KL (full or diagonal) between the fitted moments
+/// of each time and the true marginal, in units of 10⁻³.
+fn mean_kl(
+    metric: Metric,
+    states: &[Moments],
+    times: &[f64],
+    truth: &GaussianBridge,
+) -> Result<f64> {
+    let mut total = 0.0;
+    for (m, &t) in states.iter().zip(times) {
+        let (mean, cov) = (m.mean(), m.covariance());
+        let (mt, ct) = truth.marginal(t);
+        total += if metric == Metric::Kl {
+            gaussian_kl(mean.view(), &cov, mt.view(), &ct)?
+        } else {
+            diagonal_kl(mean, &cov, &mt, &ct)
+        };
+    }
+    Ok(1e3 * total / times.len() as f64)
+}
+
+/// The estimator's floor: `kl`/`kl_diag` of `n` exact draws of the true marginal at each of
+/// 21 uniform times (what a perfect model scores with `n` particles).
+fn exact_kl_floor(
+    metric: Metric,
+    truth: &GaussianBridge,
+    n: usize,
+    rng: &mut SbRng,
+) -> Result<f64> {
+    let times: Vec<f64> = (0..=20).map(|k| f64::from(k) / 20.0).collect();
+    let mut states = Vec::with_capacity(times.len());
+    for &t in &times {
+        let mut m = Moments::new(truth.dim());
+        let mut done = 0;
+        while done < n {
+            let rows = PATH_CHUNK.min(n - done);
+            m.add(truth.sample_marginal(t, rows, rng)?.view());
+            done += rows;
+        }
+        states.push(m);
+    }
+    mean_kl(metric, &states, &times, truth)
+}
+
+/// Running mean and covariance of rows added chunk by chunk: each chunk's mean and scatter
+/// are merged with the pairwise update of Chan, Golub and LeVeque, so a long evaluation
+/// never holds its particles at once.
+#[derive(Clone, Debug)]
+pub struct Moments {
+    n: usize,
+    mean: Array1<f64>,
+    scatter: Array2<f64>,
+}
+
+impl Moments {
+    /// No rows yet, in `d` dimensions.
+    pub fn new(d: usize) -> Self {
+        Self {
+            n: 0,
+            mean: Array1::zeros(d),
+            scatter: Array2::zeros((d, d)),
+        }
+    }
+
+    /// Adds the rows of `x`.
+    pub fn add(&mut self, x: ArrayView2<'_, f64>) {
+        let k = x.nrows();
+        if k == 0 {
+            return;
+        }
+        let chunk_mean = x.mean_axis(Axis(0)).expect("rows");
+        let centred = &x - &chunk_mean;
+        let chunk_scatter = centred.t().dot(&centred);
+        let total = self.n + k;
+        let delta = &chunk_mean - &self.mean;
+        let w = (self.n as f64) * (k as f64) / total as f64;
+        let outer = delta
+            .view()
+            .insert_axis(Axis(1))
+            .dot(&delta.view().insert_axis(Axis(0)));
+        self.scatter = &self.scatter + &chunk_scatter + &(outer * w);
+        self.mean = &self.mean + &(delta * (k as f64 / total as f64));
+        self.n = total;
+    }
+
+    /// The rows added.
+    pub fn count(&self) -> usize {
+        self.n
+    }
+
+    /// The mean of the rows.
+    pub fn mean(&self) -> &Array1<f64> {
+        &self.mean
+    }
+
+    /// The unbiased covariance (divided by n − 1).
+    pub fn covariance(&self) -> Array2<f64> {
+        &self.scatter / (self.n as f64 - 1.0)
+    }
+
+    /// For the moments of joint rows `[x0, x1]` (2d columns): the mean over coordinates of
+    /// the covariance of `x0_j` with `x1_j`.
+    pub fn mean_cross_covariance(&self) -> f64 {
+        let d = self.mean.len() / 2;
+        let c = self.covariance();
+        (0..d).map(|j| c[[j, d + j]]).sum::<f64>() / d as f64
+    }
 }
 
 /// cBW2²-UVP: `cond_inputs` inputs from π0, `cond_samples` forward draws from each.
@@ -457,13 +598,26 @@ pub fn reference_values(
     data: &ProblemData,
     held_out: Option<f64>,
     metrics: &[Metric],
-    h: f64,
+    eval: &EvalConfig,
 ) -> Result<Vec<(String, f64)>> {
+    let h = eval.mmd_bandwidth;
     let mut out = Vec::new();
     match (reference, data) {
         (Reference::ClosedForm, ProblemData::Pair { truth: Some(t), .. }) => {
             let c = t.cross_covariance();
             out.push(("cross_cov".into(), c.diag().sum() / c.nrows() as f64));
+            // The KL estimator's floor on exact samples, from the reference's own stream.
+            let mut rng = SbRng::stream(0, 6);
+            for &m in metrics {
+                if matches!(m, Metric::Kl | Metric::KlDiag) {
+                    let v = exact_kl_floor(m, t, eval.kl_samples, &mut rng)?;
+                    out.push((kl_name(m).to_string(), v));
+                    for &n in &eval.kl_at {
+                        let v = exact_kl_floor(m, t, n, &mut rng)?;
+                        out.push((format!("{}@n={n}", kl_name(m)), v));
+                    }
+                }
+            }
         }
         (Reference::SameDistribution, ProblemData::Pair { splits, .. }) => {
             // π1's parts give the forward rows, π0's the backward rows; two-sample metrics
@@ -516,4 +670,70 @@ pub fn reference_values(
 pub fn part_of(course: &TimeCourse, held_out: Option<f64>) -> Result<Part> {
     let t = held_out.expect("leave-one-out jobs carry their held-out time");
     Part::new(course, t).map_err(RunnerError::Input)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sb_eval::summary::{covariance, mean};
+
+    #[test]
+    fn moments_merged_over_chunks_equal_the_direct_computation() {
+        let mut rng = SbRng::new(5);
+        let x = Array2::from_shape_fn((1003, 4), |(i, j)| {
+            rng.normal() * (1.0 + j as f64) + 0.3 * (i % 7) as f64 + 10.0
+        });
+        let mut m = Moments::new(4);
+        for chunk in [0..1, 1..400, 400..400, 400..1003] {
+            m.add(x.slice(s![chunk, ..]));
+        }
+        assert_eq!(m.count(), 1003);
+        let (want_mean, want_cov) = (mean(x.view()).unwrap(), covariance(x.view()).unwrap());
+        assert!((m.mean() - &want_mean).iter().all(|e| e.abs() < 1e-12));
+        assert!((m.covariance() - &want_cov).iter().all(|e| e.abs() < 1e-10));
+        // Joint moments of [x0, x1] give the direct cross-covariance.
+        let (x0, x1) = (x.slice(s![.., ..2]), x.slice(s![.., 2..]));
+        let mut joint = Moments::new(4);
+        joint.add(x.slice(s![..500, ..]));
+        joint.add(x.slice(s![500.., ..]));
+        let direct = mean_cross_covariance(x0, x1);
+        assert!((joint.mean_cross_covariance() - direct).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_kl_floor_is_the_estimators_bias_on_exact_samples() {
+        // G1 at d = 5: the expected full-covariance KL of n exact samples is ≈ d(d + 3)/(4n).
+        let d = 5;
+        let truth = GaussianBridge::new(
+            Array1::from_elem(d, -0.1),
+            Array2::eye(d),
+            Array1::from_elem(d, 0.1),
+            Array2::eye(d),
+            1.0,
+        )
+        .unwrap();
+        let n = 4000;
+        let expected = 1e3 * (d * (d + 3)) as f64 / (4.0 * n as f64);
+        let floor = exact_kl_floor(Metric::Kl, &truth, n, &mut SbRng::new(1)).unwrap();
+        assert!(
+            (floor / expected - 1.0).abs() < 0.3,
+            "floor {floor} against {expected}"
+        );
+        // Chunked and whole draws of one time agree with the direct estimator.
+        let mut rng = SbRng::new(2);
+        let x = truth.sample_marginal(0.5, 3000, &mut rng).unwrap();
+        let mut m = Moments::new(d);
+        m.add(x.slice(s![..1234, ..]));
+        m.add(x.slice(s![1234.., ..]));
+        let (mt, ct) = truth.marginal(0.5);
+        let streamed = gaussian_kl(m.mean().view(), &m.covariance(), mt.view(), &ct).unwrap();
+        let direct = gaussian_kl(
+            mean(x.view()).unwrap().view(),
+            &covariance(x.view()).unwrap(),
+            mt.view(),
+            &ct,
+        )
+        .unwrap();
+        assert!((streamed - direct).abs() < 1e-12 * direct.abs().max(1.0));
+    }
 }

@@ -264,11 +264,28 @@ fn run_reference(
         data,
         job.held_out,
         exp.metrics_for(problem),
-        exp.eval.mmd_bandwidth,
+        &exp.eval,
     )?;
+    // A floor does not depend on how the model samples: it stands beside every step count.
+    let mut values = values;
+    for &n in &exp.eval.steps {
+        let suffixed: Vec<(String, f64)> = values
+            .iter()
+            .filter(|(name, _)| !name.contains('@') && is_sample_metric(name))
+            .map(|(name, v)| (format!("{name}@{n}"), *v))
+            .collect();
+        values.extend(suffixed);
+    }
     let wall_s = start.elapsed().as_secs_f64();
     reporter.job_done(job, &values, wall_s);
     Ok(rows_of(job, &BTreeMap::new(), values, wall_s))
+}
+
+/// Whether a result's metric compares generated points with true ones (w1, w2, mmd, in
+/// either direction), as the `@n` step variants do.
+fn is_sample_metric(name: &str) -> bool {
+    let base = name.split('_').next().unwrap_or(name);
+    matches!(base, "w1" | "w2" | "mmd") && !name.starts_with("w2_train")
 }
 
 fn rows_of(
@@ -357,6 +374,25 @@ fn run_one(
         }
         (ProblemData::Course(_), None) => unreachable!("a course job has its part"),
     };
+    // A fixed training set per prior end, drawn once for this seed (stream 7 + end).
+    let fixed: Option<[sb_data::Source; 2]> = match (problem.train_set, data) {
+        (Some(n), ProblemData::Pair { .. }) => {
+            let fix = |k: usize, source: &sb_data::Source| -> Result<sb_data::Source> {
+                Ok(match splits[k] {
+                    Some(_) => source.clone(),
+                    None => sb_data::Source::empirical(
+                        source.data_set(n, &mut SbRng::stream(seed, 7 + k as u64))?,
+                    ),
+                })
+            };
+            Some([fix(0, pi0)?, fix(1, pi1)?])
+        }
+        _ => None,
+    };
+    let (train0, train1) = match &fixed {
+        Some([a, b]) => (a, b),
+        None => (pi0, pi1),
+    };
     let method = job.method.clone();
     let start = Instant::now();
     let solver = entry.method.build(sigma)?;
@@ -368,6 +404,9 @@ fn run_one(
     }
     if let Some(p) = &part {
         params.insert("fraction".into(), p.fraction.to_string());
+    }
+    if let Some(n) = problem.train_set {
+        params.insert("train_set".into(), n.to_string());
     }
     params.insert("passes".into(), passes.to_string());
     params.insert(
@@ -422,8 +461,8 @@ fn run_one(
         }
         trainer.train_from(
             resume_from,
-            pi0,
-            pi1,
+            train0,
+            train1,
             &mut rng,
             &mut observers,
             Some(&mut saver),
@@ -478,6 +517,33 @@ fn run_one(
                     values.push((metric.as_str().to_string(), v));
                 }
             }
+            let mut steps_rng = SbRng::stream(seed, 5);
+            for &n in &eval.steps {
+                if let Err(e) = bridge.steps_with(Direction::Forward, n) {
+                    reporter.note(job, &format!("no @{n} metrics: {e}"));
+                    continue;
+                }
+                let predicted = bridge
+                    .sample_until_with(
+                        Direction::Forward,
+                        &to_f32(&p.start),
+                        &mut steps_rng,
+                        p.fraction,
+                        n,
+                    )?
+                    .mapv(f64::from);
+                for &metric in metrics {
+                    let v = protocol::sample_metric(
+                        metric,
+                        predicted.view(),
+                        p.truth.view(),
+                        eval.mmd_bandwidth,
+                    )?;
+                    if let Some(v) = v {
+                        values.push((format!("{}@{n}", metric.as_str()), v));
+                    }
+                }
+            }
         }
         None => {
             for (k, direction, target) in
@@ -523,6 +589,14 @@ fn run_one(
                     }
                 }
             }
+            values.extend(step_variants(
+                &bridge,
+                &blocks,
+                metrics,
+                eval,
+                &mut SbRng::stream(seed, 5),
+                &mut |text| reporter.note(job, text),
+            )?);
             if let Some(truth) = truth {
                 values.extend(protocol::gaussian_metrics(
                     &bridge,
@@ -555,6 +629,53 @@ fn run_one(
     let wall_s = start.elapsed().as_secs_f64();
     reporter.job_done(job, &values, wall_s);
     Ok(rows_of(job, &params, values, wall_s))
+}
+
+/// The sample metrics of the evaluation blocks transported again with each of `eval.steps`
+/// uniform Euler steps, `(metric_direction@n, value)`, means over blocks; a step count the
+/// method cannot sample with is passed to `note` and skipped.
+fn step_variants(
+    bridge: &sb_methods::TrainedBridge,
+    blocks: &[Block],
+    metrics: &[Metric],
+    eval: &crate::experiment::EvalConfig,
+    rng: &mut SbRng,
+    note: &mut dyn FnMut(&str),
+) -> Result<Vec<(String, f64)>> {
+    let mut values = Vec::new();
+    for &n in &eval.steps {
+        for (k, direction, t_end) in [(0, Direction::Forward, 1.0), (1, Direction::Backward, 0.0)] {
+            if let Err(e) = bridge.steps_with(direction, n) {
+                note(&format!("no @{n} metrics {direction}: {e}"));
+                continue;
+            }
+            let mut generated = Vec::with_capacity(blocks.len());
+            for b in blocks {
+                let g = bridge.sample_until_with(direction, &b.start[k], rng, t_end, n)?;
+                generated.push(g.mapv(f64::from));
+            }
+            for &metric in metrics {
+                let mut sum = 0.0;
+                let mut any = false;
+                for (b, g) in blocks.iter().zip(&generated) {
+                    let truth = &b.truth[1 - k];
+                    if let Some(v) =
+                        protocol::sample_metric(metric, g.view(), truth.view(), eval.mmd_bandwidth)?
+                    {
+                        sum += v;
+                        any = true;
+                    }
+                }
+                if any {
+                    values.push((
+                        format!("{}_{direction}@{n}", metric.as_str()),
+                        sum / blocks.len() as f64,
+                    ));
+                }
+            }
+        }
+    }
+    Ok(values)
 }
 
 /// One evaluation block: start points, generated ends and true points, each indexed by
