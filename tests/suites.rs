@@ -233,6 +233,17 @@ fn quick_paper_t() {
         }
         assert!(get(problem, "DSB", "w2_forward@20").is_some(), "{problem}");
         assert!(get(problem, "DSB", "w2_forward@100").is_none(), "{problem}");
+        // The probability-flow ODE is DSBM's alone; every method can leave out the last noise.
+        assert!(
+            get(problem, "DSBM-IMF", "w2_backward@ode").is_some(),
+            "{problem}"
+        );
+        assert!(get(problem, "DSB", "w2_forward@ode").is_none(), "{problem}");
+        assert!(
+            get(problem, "DSB", "w2_forward@quiet_end").is_some(),
+            "{problem}"
+        );
+        assert_eq!(get(problem, floor, "w2_forward@ode"), Some(f));
     }
 }
 

@@ -203,6 +203,10 @@ impl BridgeSolver for Dsbm {
         Some(uniform_steps(n, direction, self.sigma))
     }
 
+    fn probability_flow(&self) -> bool {
+        true
+    }
+
     fn reference_drift(&self, _direction: Direction, x: &Tensor, _step: &Step) -> Result<Tensor> {
         Ok(x.zeros_like()?)
     }

@@ -109,6 +109,13 @@ pub trait BridgeSolver: Send + Sync {
     /// A tensor error.
     fn reference_drift(&self, direction: Direction, x: &Tensor, step: &Step) -> Result<Tensor>;
 
+    /// Whether the two directions' networks are the drifts of one forward–backward SDE pair
+    /// (DSBM), so that `(v_f − v_b)/2` is the drift of the probability-flow ODE (see
+    /// [`crate::TrainedBridge::sample_ode`]). Defaults to false.
+    fn probability_flow(&self) -> bool {
+        false
+    }
+
     /// Builds the training set of a pass from the other direction's process.
     ///
     /// # Errors

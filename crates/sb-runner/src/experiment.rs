@@ -312,6 +312,16 @@ pub struct EvalConfig {
     /// at its own grid's length). Defaults to none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<usize>,
+    /// Also transport the evaluation blocks along the probability-flow ODE of a DSBM pair,
+    /// drift `(v_f − v_b)/2`, with the method's own step count (the official DSBM code's
+    /// `sample_ode`): sample metrics named with `@ode`. Other methods are skipped with a note.
+    /// Defaults to false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ode: bool,
+    /// Also transport the evaluation blocks with the last Euler step's noise left out:
+    /// sample metrics named with `@quiet_end`. Defaults to false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quiet_end: bool,
     /// Further particle counts for `kl` and `kl_diag`: each adds `kl_e-3@n=N` (and
     /// `kl_diag_e-3@n=N`), with moments accumulated chunk by chunk (10⁶ particles in d = 50
     /// need no n × d × 21 array), and the closed-form row gives the estimator's floor at N.
@@ -348,6 +358,8 @@ impl Default for EvalConfig {
             metrics: default_metrics(),
             mmd_bandwidth: 1.0,
             steps: Vec::new(),
+            ode: false,
+            quiet_end: false,
             kl_at: Vec::new(),
             kl_samples: default_kl_samples(),
             cond_inputs: default_cond(),

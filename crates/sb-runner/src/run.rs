@@ -266,13 +266,13 @@ fn run_reference(
         exp.metrics_for(problem),
         &exp.eval,
     )?;
-    // A floor does not depend on how the model samples: it stands beside every step count.
+    // A floor does not depend on how the model samples: it stands beside every variant.
     let mut values = values;
-    for &n in &exp.eval.steps {
+    for variant in Variant::all(&exp.eval) {
         let suffixed: Vec<(String, f64)> = values
             .iter()
             .filter(|(name, _)| !name.contains('@') && is_sample_metric(name))
-            .map(|(name, v)| (format!("{name}@{n}"), *v))
+            .map(|(name, v)| (format!("{name}{}", variant.suffix()), *v))
             .collect();
         values.extend(suffixed);
     }
@@ -631,9 +631,81 @@ fn run_one(
     Ok(rows_of(job, &params, values, wall_s))
 }
 
-/// The sample metrics of the evaluation blocks transported again with each of `eval.steps`
-/// uniform Euler steps, `(metric_direction@n, value)`, means over blocks; a step count the
-/// method cannot sample with is passed to `note` and skipped.
+/// Another way to transport the evaluation blocks, for the metrics named with its suffix.
+#[derive(Clone, Copy, Debug)]
+enum Variant {
+    /// `n` uniform Euler steps (`@n`).
+    Steps(usize),
+    /// The probability-flow ODE of a DSBM pair (`@ode`).
+    Ode,
+    /// The last Euler step without noise (`@quiet_end`).
+    QuietEnd,
+}
+
+impl Variant {
+    fn all(eval: &crate::experiment::EvalConfig) -> Vec<Self> {
+        let mut out: Vec<Self> = eval.steps.iter().map(|&n| Self::Steps(n)).collect();
+        if eval.ode {
+            out.push(Self::Ode);
+        }
+        if eval.quiet_end {
+            out.push(Self::QuietEnd);
+        }
+        out
+    }
+
+    fn suffix(self) -> String {
+        match self {
+            Self::Steps(n) => format!("@{n}"),
+            Self::Ode => "@ode".into(),
+            Self::QuietEnd => "@quiet_end".into(),
+        }
+    }
+
+    /// Transports `start` all the way in `direction`.
+    fn transport(
+        self,
+        bridge: &sb_methods::TrainedBridge,
+        direction: Direction,
+        start: &Array2<f32>,
+        rng: &mut SbRng,
+    ) -> sb_methods::Result<Array2<f32>> {
+        let t_end = match direction {
+            Direction::Forward => 1.0,
+            Direction::Backward => 0.0,
+        };
+        match self {
+            Self::Steps(n) => bridge.sample_until_with(direction, start, rng, t_end, n),
+            Self::Ode => {
+                let n = bridge.solver().steps(direction).len();
+                bridge.sample_ode(direction, start, n)
+            }
+            Self::QuietEnd => bridge.sample_quiet_end(direction, start, rng),
+        }
+    }
+
+    /// Why `bridge` cannot transport this way, if it cannot.
+    fn unavailable(
+        self,
+        bridge: &sb_methods::TrainedBridge,
+        direction: Direction,
+    ) -> Option<String> {
+        match self {
+            Self::Steps(n) => bridge.steps_with(direction, n).err().map(|e| e.to_string()),
+            Self::Ode => {
+                let both = bridge.model(Direction::Forward).is_some()
+                    && bridge.model(Direction::Backward).is_some();
+                (!(both && bridge.solver().probability_flow()))
+                    .then(|| format!("{} has no probability-flow ODE (DSBM only)", bridge.name()))
+            }
+            Self::QuietEnd => None,
+        }
+    }
+}
+
+/// The sample metrics of the evaluation blocks transported again in each of the variants of
+/// `eval` (`eval.steps`, `eval.ode`, `eval.quiet_end`), `(metric_direction@variant, value)`,
+/// means over blocks; a variant the method cannot do is passed to `note` and skipped.
 fn step_variants(
     bridge: &sb_methods::TrainedBridge,
     blocks: &[Block],
@@ -643,15 +715,18 @@ fn step_variants(
     note: &mut dyn FnMut(&str),
 ) -> Result<Vec<(String, f64)>> {
     let mut values = Vec::new();
-    for &n in &eval.steps {
-        for (k, direction, t_end) in [(0, Direction::Forward, 1.0), (1, Direction::Backward, 0.0)] {
-            if let Err(e) = bridge.steps_with(direction, n) {
-                note(&format!("no @{n} metrics {direction}: {e}"));
+    for variant in Variant::all(eval) {
+        for (k, direction) in [(0, Direction::Forward), (1, Direction::Backward)] {
+            if let Some(why) = variant.unavailable(bridge, direction) {
+                note(&format!(
+                    "no {} metrics {direction}: {why}",
+                    variant.suffix()
+                ));
                 continue;
             }
             let mut generated = Vec::with_capacity(blocks.len());
             for b in blocks {
-                let g = bridge.sample_until_with(direction, &b.start[k], rng, t_end, n)?;
+                let g = variant.transport(bridge, direction, &b.start[k], rng)?;
                 generated.push(g.mapv(f64::from));
             }
             for &metric in metrics {
@@ -668,7 +743,7 @@ fn step_variants(
                 }
                 if any {
                     values.push((
-                        format!("{}_{direction}@{n}", metric.as_str()),
+                        format!("{}_{direction}{}", metric.as_str(), variant.suffix()),
                         sum / blocks.len() as f64,
                     ));
                 }
