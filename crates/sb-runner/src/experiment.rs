@@ -226,6 +226,10 @@ pub enum Metric {
     BwUvp,
     /// Gaussian problems: BW2²-UVP (%) of the forward process at t = 0.5.
     BwUvpMid,
+    /// Gaussian problems: BW2²-UVP (%) of the plan as the joint `[x, T(x)]` (2d
+    /// coordinates) of `eval.samples` fresh π0 points and their forward ends, against the
+    /// closed-form plan `[[Σ0, C], [Cᵀ, Σ1]]` (the ENOT paper's plan metric).
+    BwUvpPlan,
     /// Gaussian problems: cBW2²-UVP (%) of the plan, `eval.cond_inputs` inputs ×
     /// `eval.cond_samples` draws.
     CbwUvp,
@@ -250,6 +254,7 @@ impl Metric {
             Self::CrossCov => "cross_cov",
             Self::BwUvp => "bw_uvp",
             Self::BwUvpMid => "bw_uvp_mid",
+            Self::BwUvpPlan => "bw_uvp_plan",
             Self::CbwUvp => "cbw_uvp",
             Self::W2Train => "w2_train",
             Self::XMean => "x_mean",

@@ -328,6 +328,21 @@ pub fn gaussian_metrics(
                     sb_eval::bw2_uvp(mid.mapv(f64::from).view(), mt.view(), &ct)?,
                 ));
             }
+            Metric::BwUvpPlan => {
+                let start = pi0.sample(eval.samples, rng);
+                let end = bridge.sample(Direction::Forward, &to_f32(&start), rng, false)?;
+                let joint = ndarray::concatenate(
+                    Axis(1),
+                    &[start.view(), end.end().mapv(f64::from).view()],
+                )
+                .expect("two ends of one simulation");
+                let plan_mean = ndarray::concatenate(Axis(0), &[mu0.view(), mu1.view()])
+                    .expect("two means of one dimension");
+                out.push((
+                    "bw_uvp_plan".into(),
+                    sb_eval::bw2_uvp(joint.view(), plan_mean.view(), &truth.plan_covariance())?,
+                ));
+            }
             Metric::CbwUvp => {
                 let value = conditional_uvp(bridge, truth, pi0, eval, rng)?;
                 out.push(("cbw_uvp".into(), value));
@@ -735,5 +750,34 @@ mod tests {
         )
         .unwrap();
         assert!((streamed - direct).abs() < 1e-12 * direct.abs().max(1.0));
+    }
+
+    #[test]
+    fn the_plan_metric_is_zero_on_the_exact_plan_and_not_on_the_product() {
+        // The assembly bw_uvp_plan uses: joint [x0, x1] against [μ0; μ1] and the plan's
+        // covariance. Exact plan draws score near 0; independent ends (the product coupling,
+        // right marginals, no cross-covariance) do not.
+        let d = 3;
+        let sigma0 = Array2::from_shape_fn((d, d), |(i, j)| if i == j { 1.5 } else { 0.2 });
+        let truth = GaussianBridge::new(
+            Array1::from_elem(d, -0.3),
+            sigma0,
+            Array1::from_elem(d, 0.4),
+            Array2::eye(d) * 0.7,
+            1.0,
+        )
+        .unwrap();
+        let mut rng = SbRng::new(9);
+        let (x0, x1) = truth.sample_plan(100_000, &mut rng).unwrap();
+        let (mu0, _) = truth.marginal(0.0);
+        let (mu1, _) = truth.marginal(1.0);
+        let mean = ndarray::concatenate(Axis(0), &[mu0.view(), mu1.view()]).unwrap();
+        let joint = ndarray::concatenate(Axis(1), &[x0.view(), x1.view()]).unwrap();
+        let exact = sb_eval::bw2_uvp(joint.view(), mean.view(), &truth.plan_covariance()).unwrap();
+        assert!(exact < 0.1, "{exact}");
+        let shuffled = x1.select(Axis(0), &rng.permutation(x1.nrows()));
+        let product = ndarray::concatenate(Axis(1), &[x0.view(), shuffled.view()]).unwrap();
+        let uvp = sb_eval::bw2_uvp(product.view(), mean.view(), &truth.plan_covariance()).unwrap();
+        assert!(uvp > 1.0, "{uvp}");
     }
 }
