@@ -428,3 +428,22 @@ fn quick_paper_s1() {
         }
     }
 }
+
+#[test]
+fn quick_paper_g2() {
+    let lines = quick_file("experiments/paper/quick/g2.yaml", "paper-g2-quick");
+    for problem in ["g2-d2-eps1", "g2-d16-eps0.1"] {
+        for method in ["DSB", "DSBM-IPF", "DSBM-IMF"] {
+            for metric in ["bw_uvp_forward", "bw_uvp_plan", "bw_uvp_mid", "cbw_uvp"] {
+                let v = lines
+                    .iter()
+                    .find(|l| l.benchmark == problem && l.method == method && l.metric == metric)
+                    .and_then(|l| l.mean);
+                assert!(
+                    v.is_some_and(|v| v.is_finite() && v >= 0.0),
+                    "{problem} {method} {metric}"
+                );
+            }
+        }
+    }
+}
