@@ -183,6 +183,14 @@ fn quick_file(path: &str, name: &str) -> Vec<Line> {
     r.lines
 }
 
+/// The mean of one row of a table, if it has one.
+fn value(lines: &[Line], problem: &str, method: &str, metric: &str) -> Option<f64> {
+    lines
+        .iter()
+        .find(|l| l.benchmark == problem && l.method == method && l.metric == metric)
+        .and_then(|l| l.mean)
+}
+
 /// Every experiment file under `experiments/paper/` (and its quick tiers) passes `sb check`.
 #[test]
 fn paper_files_pass_check() {
@@ -207,12 +215,7 @@ fn paper_files_pass_check() {
 #[test]
 fn quick_paper_t() {
     let lines = quick_file("experiments/paper/quick/t.yaml", "paper-t-quick");
-    let get = |problem: &str, method: &str, metric: &str| {
-        lines
-            .iter()
-            .find(|l| l.benchmark == problem && l.method == method && l.metric == metric)
-            .and_then(|l| l.mean)
-    };
+    let get = |problem: &str, method: &str, metric: &str| value(&lines, problem, method, metric);
     for problem in [
         "gaussian-moons",
         "gaussian-scurve",
@@ -389,12 +392,7 @@ eval:
 #[test]
 fn quick_paper_g1() {
     let lines = quick_file("experiments/paper/quick/g1.yaml", "paper-g1-quick");
-    let get = |problem: &str, method: &str, metric: &str| {
-        lines
-            .iter()
-            .find(|l| l.benchmark == problem && l.method == method && l.metric == metric)
-            .and_then(|l| l.mean)
-    };
+    let get = |problem: &str, method: &str, metric: &str| value(&lines, problem, method, metric);
     for (problem, d) in [("g1-d5", 5.0), ("g1-d20", 20.0), ("g1-d50", 50.0)] {
         // The closed-form row measures the estimator on exact samples: ≈ d(d + 3)/(4n).
         for (metric, n) in [("kl_e-3", 2000.0), ("kl_e-3@n=60000", 60_000.0)] {
@@ -435,10 +433,7 @@ fn quick_paper_g2() {
     for problem in ["g2-d2-eps1", "g2-d16-eps0.1"] {
         for method in ["DSB", "DSBM-IPF", "DSBM-IMF"] {
             for metric in ["bw_uvp_forward", "bw_uvp_plan", "bw_uvp_mid", "cbw_uvp"] {
-                let v = lines
-                    .iter()
-                    .find(|l| l.benchmark == problem && l.method == method && l.metric == metric)
-                    .and_then(|l| l.mean);
+                let v = value(&lines, problem, method, metric);
                 assert!(
                     v.is_some_and(|v| v.is_finite() && v >= 0.0),
                     "{problem} {method} {metric}"
