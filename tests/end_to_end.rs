@@ -193,6 +193,10 @@ fn bad_experiment_files_name_file_and_key() {
         ("empty_eval_metrics", TINY.replace("metrics: [w2, w1, mmd]", "metrics: []")),
         ("duplicate_seeds", TINY.replace("seeds: [3]", "seeds: [3, 3]")),
         ("empty_name", TINY.replace("name: tiny", "name: \"\"")),
+        ("zero_eval_steps", TINY.replace("  samples: 50\n", "  samples: 50\n  steps: [100, 0]\n")),
+        ("repeated_eval_steps", TINY.replace("  samples: 50\n", "  samples: 50\n  steps: [20, 20]\n")),
+        ("tiny_kl_at", TINY.replace("  samples: 50\n", "  samples: 50\n  kl_at: [1]\n")),
+        ("tiny_train_set", TINY.replace("    sigma: 1.0\n", "    sigma: 1.0\n    train_set: 1\n")),
         ("bad_rotation", TINY.replace("{kind: gaussian, dim: 2, mean: 1.0, cov: 1.0}", "{kind: gaussian, dim: 2, cov: {rotation_seed: 1, scale_min: 2.0, scale_max: 0.5}}")),
     ];
     for (name, text) in cases {
