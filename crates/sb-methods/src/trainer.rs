@@ -556,12 +556,24 @@ impl TrainedBridge {
         rng: &mut SbRng,
         t_stop: f64,
     ) -> Result<Array2<f32>> {
+        self.sample_until_on(&self.solver.steps(direction), direction, start, rng, t_stop)
+    }
+
+    /// Transports `start` along the grid `steps` as far as `t_stop ∈ [0, 1]`.
+    fn sample_until_on(
+        &self,
+        steps: &[Step],
+        direction: Direction,
+        start: &Array2<f32>,
+        rng: &mut SbRng,
+        t_stop: f64,
+    ) -> Result<Array2<f32>> {
         if !(0.0..=1.0).contains(&t_stop) {
             return Err(MethodError::Config(format!(
                 "the stopping time must be in [0, 1], got {t_stop}"
             )));
         }
-        let steps = crate::sampler::steps_until(&self.solver.steps(direction), direction, t_stop);
+        let steps = crate::sampler::steps_until(steps, direction, t_stop);
         let sim = self.simulate_steps(direction, &steps, start, rng, false)?;
         Ok(sim.end().clone())
     }
@@ -601,14 +613,14 @@ impl TrainedBridge {
         t_stop: f64,
         n: usize,
     ) -> Result<Array2<f32>> {
-        if !(0.0..=1.0).contains(&t_stop) {
-            return Err(MethodError::Config(format!(
-                "the stopping time must be in [0, 1], got {t_stop}"
-            )));
-        }
-        let steps = crate::sampler::steps_until(&self.steps_with(direction, n)?, direction, t_stop);
-        let sim = self.simulate_steps(direction, &steps, start, rng, false)?;
-        Ok(sim.end().clone())
+        let steps = self.steps_with(direction, n)?;
+        self.sample_until_on(&steps, direction, start, rng, t_stop)
+    }
+
+    /// Whether [`TrainedBridge::sample_ode`] can run: both directions trained, and a solver
+    /// whose two networks are the drifts of one SDE pair.
+    pub fn has_probability_flow(&self) -> bool {
+        self.forward.is_some() && self.backward.is_some() && self.solver.probability_flow()
     }
 
     /// Transports `start` in `direction` along the probability-flow ODE of the learned SDE
@@ -627,7 +639,7 @@ impl TrainedBridge {
         let (Some(forward), Some(backward), true) = (
             self.forward.as_ref(),
             self.backward.as_ref(),
-            self.solver.probability_flow(),
+            self.has_probability_flow(),
         ) else {
             return Err(MethodError::Config(format!(
                 "{} has no probability-flow ODE (it needs the drifts of a trained forward–backward SDE pair, as DSBM's)",

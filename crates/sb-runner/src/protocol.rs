@@ -379,9 +379,7 @@ fn path_moments(
     let d = pi0.dim();
     let mut states: Vec<Moments> = Vec::new();
     let mut ends = Moments::new(2 * d);
-    let mut done = 0;
-    while done < n {
-        let rows = PATH_CHUNK.min(n - done);
+    for rows in chunks(n) {
         let start = to_f32(&pi0.sample(rows, rng));
         let sim = bridge.sample(Direction::Forward, &start, rng, true)?;
         if states.is_empty() {
@@ -393,9 +391,15 @@ fn path_moments(
         let joint = ndarray::concatenate(Axis(1), &[sim.states[0].view(), sim.end().view()])
             .expect("two ends of one simulation");
         ends.add(joint.mapv(f64::from).view());
-        done += rows;
     }
     Ok((states, ends))
+}
+
+/// The sizes of the chunks of [`PATH_CHUNK`] rows that make up `n` rows.
+fn chunks(n: usize) -> impl Iterator<Item = usize> {
+    (0..n)
+        .step_by(PATH_CHUNK)
+        .map(move |first| PATH_CHUNK.min(n - first))
 }
 
 fn kl_name(metric: Metric) -> &'static str {
@@ -439,11 +443,8 @@ fn exact_kl_floor(
     let mut states = Vec::with_capacity(times.len());
     for &t in &times {
         let mut m = Moments::new(truth.dim());
-        let mut done = 0;
-        while done < n {
-            let rows = PATH_CHUNK.min(n - done);
+        for rows in chunks(n) {
             m.add(truth.sample_marginal(t, rows, rng)?.view());
-            done += rows;
         }
         states.push(m);
     }
@@ -565,27 +566,6 @@ fn diagonal_kl(m: &Array1<f64>, c: &Array2<f64>, mt: &Array1<f64>, ct: &Array2<f
         .sum()
 }
 
-/// The mean diagonal entry of the sample cross-covariance of paired rows.
-pub fn mean_cross_covariance(x0: ArrayView2<'_, f64>, x1: ArrayView2<'_, f64>) -> f64 {
-    let n = x0.nrows() as f64;
-    let (m0, m1) = (
-        x0.mean_axis(Axis(0)).expect("rows"),
-        x1.mean_axis(Axis(0)).expect("rows"),
-    );
-    let d = x0.ncols();
-    (0..d)
-        .map(|j| {
-            x0.column(j)
-                .iter()
-                .zip(x1.column(j))
-                .map(|(a, b)| (a - m0[j]) * (b - m1[j]))
-                .sum::<f64>()
-                / (n - 1.0)
-        })
-        .sum::<f64>()
-        / d as f64
-}
-
 /// Generated against true points, for the sample metrics (w1, w2, mmd).
 ///
 /// # Errors
@@ -691,6 +671,27 @@ pub fn part_of(course: &TimeCourse, held_out: Option<f64>) -> Result<Part> {
 mod tests {
     use super::*;
     use sb_eval::summary::{covariance, mean};
+
+    /// The mean diagonal entry of the sample cross-covariance of paired rows.
+    fn mean_cross_covariance(x0: ArrayView2<'_, f64>, x1: ArrayView2<'_, f64>) -> f64 {
+        let n = x0.nrows() as f64;
+        let (m0, m1) = (
+            x0.mean_axis(Axis(0)).expect("rows"),
+            x1.mean_axis(Axis(0)).expect("rows"),
+        );
+        let d = x0.ncols();
+        (0..d)
+            .map(|j| {
+                x0.column(j)
+                    .iter()
+                    .zip(x1.column(j))
+                    .map(|(a, b)| (a - m0[j]) * (b - m1[j]))
+                    .sum::<f64>()
+                    / (n - 1.0)
+            })
+            .sum::<f64>()
+            / d as f64
+    }
 
     #[test]
     fn moments_merged_over_chunks_equal_the_direct_computation() {

@@ -692,12 +692,8 @@ impl Variant {
     ) -> Option<String> {
         match self {
             Self::Steps(n) => bridge.steps_with(direction, n).err().map(|e| e.to_string()),
-            Self::Ode => {
-                let both = bridge.model(Direction::Forward).is_some()
-                    && bridge.model(Direction::Backward).is_some();
-                (!(both && bridge.solver().probability_flow()))
-                    .then(|| format!("{} has no probability-flow ODE (DSBM only)", bridge.name()))
-            }
+            Self::Ode => (!bridge.has_probability_flow())
+                .then(|| format!("{} has no probability-flow ODE (DSBM only)", bridge.name())),
             Self::QuietEnd => None,
         }
     }
