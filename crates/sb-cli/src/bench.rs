@@ -145,6 +145,7 @@ pub fn sample(net: NetShape, batch: usize, num_steps: usize, threads: usize) -> 
             drift_scale: dt,
             noise_std: dt.sqrt(),
             index: k,
+            frozen: 0,
         })
         .collect();
     let drift = NetDrift(&model);

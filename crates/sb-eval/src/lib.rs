@@ -15,6 +15,8 @@
 //! - [`GaussianBridge`]: the closed-form Gaussian Schrödinger bridge (plan, marginals,
 //!   conditionals, exact samplers);
 //! - [`bw2_uvp`], [`cbw2_uvp`], [`gaussian_kl`]: the Bures–Wasserstein family;
+//! - [`LinearGaussian`]: linear-Gaussian inverse problems and their exact posteriors (the
+//!   truth that scores conditional bridges);
 //! - [`summary`]: means and unbiased covariances;
 //! - [`mmd_rbf`]: the maximum mean discrepancy with a Gaussian kernel.
 //!
@@ -31,6 +33,7 @@ mod bures;
 mod error;
 mod gaussian;
 mod interpolation;
+mod inverse;
 pub mod linalg;
 pub mod memory;
 mod mmd;
@@ -43,6 +46,7 @@ pub use bures::{bw2_squared, bw2_uvp, bw2_uvp_samples, cbw2_uvp, gaussian_kl};
 pub use error::EvalError;
 pub use gaussian::{gaussian_draws, GaussianBridge};
 pub use interpolation::{ot_interpolate, w1_weighted, w2_weighted};
+pub use inverse::LinearGaussian;
 pub use mmd::mmd_rbf;
 pub use simplex::{emd, emd_points, CostStorage, EmdOptions, Transport};
 pub use sinkhorn::{sinkhorn, EntropicTransport, SinkhornOptions};

@@ -47,6 +47,35 @@ impl MethodConfig {
             Self::LightSb(c) => Box::new(LightSb::new(c, sigma)?),
         })
     }
+
+    /// Builds the conditional form of the solver: the last `observation_dim` coordinates of
+    /// every state are an observation `y` the bridge carries unchanged, and one trained bridge
+    /// samples `p(x | y)` for any `y` (see [`BridgeSolver::observation_dim`]).
+    ///
+    /// # Errors
+    /// As [`MethodConfig::build`]; a method other than DSB and DSBM (the minibatch couplings
+    /// of the flow-matching peers pair rows with different observations, and LightSB's
+    /// potential has no observation input).
+    pub fn build_conditional(
+        &self,
+        sigma: f64,
+        observation_dim: usize,
+    ) -> Result<Box<dyn BridgeSolver>> {
+        let solver = self.build(sigma)?;
+        if observation_dim == 0 {
+            return Ok(solver);
+        }
+        Ok(match self {
+            Self::Dsb(c) => Box::new(Dsb::new(c, sigma)?.conditional(observation_dim)),
+            Self::Dsbm(c) => Box::new(Dsbm::new(c, sigma)?.conditional(observation_dim)),
+            _ => {
+                return Err(MethodError::Config(format!(
+                    "method.kind: {} has no conditional form (conditional bridges are built for                      dsb and dsbm: the minibatch couplings of the flow-matching peers pair rows                      with different observations, and LightSB's potential takes no observation)",
+                    solver.name(1)
+                )))
+            }
+        })
+    }
 }
 
 fn default_passes() -> usize {

@@ -18,7 +18,7 @@ use ndarray::{concatenate, Array2, Axis};
 use sb_data::SbRng;
 use serde::{Deserialize, Serialize};
 
-use crate::sampler::{simulate, Step};
+use crate::sampler::{simulate, zero_tail, Step};
 use crate::solver::{Batch, BridgeSolver, PassContext, TrainingSet};
 use crate::tensor::{to_array, to_tensor};
 use crate::{Direction, MethodError, Result};
@@ -80,6 +80,7 @@ pub struct Dsb {
     taus: Vec<f64>,
     reference: DsbReference,
     prior_var: f64,
+    observation_dim: usize,
 }
 
 impl Dsb {
@@ -120,7 +121,16 @@ impl Dsb {
             taus,
             reference: config.reference,
             prior_var: config.prior_var,
+            observation_dim: 0,
         })
+    }
+
+    /// The conditional form: the last `m` coordinates of every state are an observation the
+    /// bridge carries unchanged (see [`BridgeSolver::observation_dim`]).
+    #[must_use]
+    pub fn conditional(mut self, m: usize) -> Self {
+        self.observation_dim = m;
+        self
     }
 
     /// The step sizes γ_1, …, γ_N.
@@ -180,6 +190,7 @@ impl BridgeSolver for Dsb {
             drift_scale: 1.0,
             noise_std: (2.0 * self.gammas[k]).sqrt(),
             index: k,
+            frozen: self.observation_dim,
         };
         match direction {
             Direction::Forward => (0..n).map(step).collect(),
@@ -196,6 +207,10 @@ impl BridgeSolver for Dsb {
             // (the backward network is always trained before it is used).
             _ => x.zeros_like()?,
         })
+    }
+
+    fn observation_dim(&self) -> usize {
+        self.observation_dim
     }
 
     fn training_set(&self, ctx: &PassContext<'_>, rng: &mut SbRng) -> Result<TrainingSet> {
@@ -226,7 +241,11 @@ impl BridgeSolver for Dsb {
             let next_t = to_tensor(next, ctx.device)?;
             let disp_next = to_array(&(ctx.opposite.drift(&next_t, step)? * step.drift_scale)?)?;
             let mean_next = next + &disp_next;
-            targets.push(mean_matching_target(&mean_prev, &mean_next));
+            let mut target = mean_matching_target(&mean_prev, &mean_next);
+            if self.observation_dim > 0 {
+                zero_tail(&mut target, self.observation_dim);
+            }
+            targets.push(target);
             xs.push(next.clone());
             let t = trained_steps[n - 1 - j].t as f32;
             ts.extend(std::iter::repeat_n(t, next.nrows()));

@@ -19,7 +19,7 @@ use ndarray::{Array2, ArrayView1};
 use sb_data::SbRng;
 use serde::{Deserialize, Serialize};
 
-use crate::sampler::{simulate, uniform_steps, Step};
+use crate::sampler::{copy_tail, freeze, simulate, uniform_steps, Step};
 use crate::solver::{Batch, BridgeSolver, PassContext, TrainingSet};
 use crate::{Direction, MethodError, Result};
 
@@ -81,6 +81,7 @@ pub struct Dsbm {
     coupling: Coupling,
     t_epsilon: f64,
     first_direction: Direction,
+    observation_dim: usize,
 }
 
 impl Dsbm {
@@ -101,7 +102,16 @@ impl Dsbm {
             coupling: config.first_coupling,
             t_epsilon: config.t_epsilon,
             first_direction: config.first_direction,
+            observation_dim: 0,
         })
+    }
+
+    /// The conditional form: the last `m` coordinates of every state are an observation the
+    /// bridge carries unchanged (see [`BridgeSolver::observation_dim`]).
+    #[must_use]
+    pub fn conditional(mut self, m: usize) -> Self {
+        self.observation_dim = m;
+        self
     }
 }
 
@@ -196,11 +206,17 @@ impl BridgeSolver for Dsbm {
     }
 
     fn steps(&self, direction: Direction) -> Vec<Step> {
-        uniform_steps(self.num_steps, direction, self.sigma)
+        freeze(
+            uniform_steps(self.num_steps, direction, self.sigma),
+            self.observation_dim,
+        )
     }
 
     fn steps_with(&self, direction: Direction, n: usize) -> Option<Vec<Step>> {
-        Some(uniform_steps(n, direction, self.sigma))
+        Some(freeze(
+            uniform_steps(n, direction, self.sigma),
+            self.observation_dim,
+        ))
     }
 
     fn probability_flow(&self) -> bool {
@@ -211,8 +227,12 @@ impl BridgeSolver for Dsbm {
         Ok(x.zeros_like()?)
     }
 
+    fn observation_dim(&self) -> usize {
+        self.observation_dim
+    }
+
     fn training_set(&self, ctx: &PassContext<'_>, rng: &mut SbRng) -> Result<TrainingSet> {
-        let (x0, x1) = if ctx.opposite_trained {
+        let (x0, mut x1) = if ctx.opposite_trained {
             let generating = ctx.direction.opposite();
             let steps = self.steps(generating);
             match generating {
@@ -252,6 +272,11 @@ impl BridgeSolver for Dsbm {
                 Coupling::Independent => (ctx.x0.clone(), ctx.x1.clone()),
             }
         };
+        if self.observation_dim > 0 {
+            // Both ends of a pair carry the same observation (the reference coupling's noise
+            // must not move it).
+            copy_tail(&mut x1, &x0, self.observation_dim);
+        }
         Ok(TrainingSet::Pairs { x0, x1 })
     }
 
@@ -274,6 +299,12 @@ impl BridgeSolver for Dsbm {
             let t = rng.uniform_in(self.t_epsilon, 1.0 - self.t_epsilon);
             let z = ndarray::Array1::from(rng.normal_f32(d));
             let (a, b) = (x0.row(r), x1.row(r));
+            let mut z = z;
+            if self.observation_dim > 0 {
+                // No bridge noise on the observation: it stays the pair's y, and its target is 0.
+                z.slice_mut(ndarray::s![d - self.observation_dim..])
+                    .fill(0.0);
+            }
             let xt = bridge_point(a, b, t, self.sigma, z.view());
             target
                 .row_mut(i)

@@ -19,6 +19,31 @@ pub struct Step {
     pub noise_std: f64,
     /// Which interval of the time grid the step covers: `[τ_index, τ_index+1]`.
     pub index: usize,
+    /// How many trailing coordinates the step leaves unchanged (no drift, no noise): the
+    /// observation `y` a conditional bridge carries beside its state (0 otherwise).
+    pub frozen: usize,
+}
+
+/// `steps` with their last `m` coordinates frozen (see [`Step::frozen`]).
+pub fn freeze(mut steps: Vec<Step>, m: usize) -> Vec<Step> {
+    for s in &mut steps {
+        s.frozen = m;
+    }
+    steps
+}
+
+/// Sets the last `m` columns of `a` to zero (a conditional bridge's regression targets on
+/// its frozen observation coordinates).
+pub fn zero_tail(a: &mut Array2<f32>, m: usize) {
+    let d = a.ncols();
+    a.slice_mut(ndarray::s![.., d - m..]).fill(0.0);
+}
+
+/// Copies the last `m` columns of `from` into `to` (rows matched one to one).
+pub fn copy_tail(to: &mut Array2<f32>, from: &Array2<f32>, m: usize) {
+    let d = to.ncols();
+    to.slice_mut(ndarray::s![.., d - m..])
+        .assign(&from.slice(ndarray::s![.., d - m..]));
 }
 
 /// The drift term of a process: a trained network, an EMA copy of one, or a reference.
@@ -73,10 +98,23 @@ pub fn simulate(
         // Detached: a drift computed with trainable weights records its operations, and the
         // whole simulation's graph would stay in memory until the end (gigabytes for 10⁵
         // particles); sampling never needs gradients.
-        let disp = (drift.drift(&x, step)? * step.drift_scale)?.detach();
+        let mut disp = (drift.drift(&x, step)? * step.drift_scale)?.detach();
         let mut next = (&x + &disp)?;
         if step.noise_std > 0.0 {
             next = (next + (normal(n, d, rng, device)? * step.noise_std)?)?;
+        }
+        if step.frozen > 0 {
+            // The observation coordinates stay as they were (the noise for them is drawn
+            // all the same, so a frozen tail does not shift the other draws).
+            let (free, m) = (d - step.frozen, step.frozen);
+            next = Tensor::cat(&[next.narrow(1, 0, free)?, x.narrow(1, free, m)?], 1)?;
+            disp = Tensor::cat(
+                &[
+                    disp.narrow(1, 0, free)?,
+                    disp.narrow(1, free, m)?.zeros_like()?,
+                ],
+                1,
+            )?;
         }
         if keep_trajectory {
             displacements.push(to_array(&disp)?);
@@ -159,12 +197,14 @@ pub fn uniform_steps(n: usize, direction: Direction, sigma: f64) -> Vec<Step> {
                 drift_scale: dt,
                 noise_std: sigma * dt.sqrt(),
                 index: j,
+                frozen: 0,
             },
             Direction::Backward => Step {
                 t: 1.0 - j as f64 * dt,
                 drift_scale: dt,
                 noise_std: sigma * dt.sqrt(),
                 index: n - 1 - j,
+                frozen: 0,
             },
         })
         .collect()
@@ -193,6 +233,7 @@ mod tests {
                 drift_scale: dt,
                 noise_std: dt.sqrt(),
                 index: j,
+                frozen: 0,
             })
             .collect()
     }

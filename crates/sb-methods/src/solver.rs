@@ -116,6 +116,14 @@ pub trait BridgeSolver: Send + Sync {
         false
     }
 
+    /// How many trailing coordinates of the state are an observation `y` that the bridge
+    /// carries unchanged (a conditional bridge, SPEC §8): its networks see `[x, y, t]`, its
+    /// steps freeze `y`, and the trainer gives each π1 draw the `y` of the π0 draw in the same
+    /// row, so π1 = reference ⊗ p(y). Defaults to 0 (an ordinary bridge).
+    fn observation_dim(&self) -> usize {
+        0
+    }
+
     /// Builds the training set of a pass from the other direction's process.
     ///
     /// # Errors

@@ -285,6 +285,13 @@ impl Trainer {
                 pi1.dim()
             )));
         }
+        let m = self.solver.observation_dim();
+        if m >= dim {
+            return Err(MethodError::Config(format!(
+                "a conditional bridge's observation has {m} coordinates but the state only {dim}: \
+                 nothing would be left to transport"
+            )));
+        }
         // A solver fitted without networks (LightSB) runs no passes.
         if let Some(fitted) = self.solver.fit_exact(pi0, pi1, rng) {
             return Ok(TrainedBridge {
@@ -427,7 +434,12 @@ impl Trainer {
         for step in 0..cfg.steps_per_pass {
             if step == refresh_at {
                 let x0 = to_f32(&pi0.sample(cfg.cache_size, rng));
-                let x1 = to_f32(&pi1.sample(cfg.cache_size, rng));
+                let mut x1 = to_f32(&pi1.sample(cfg.cache_size, rng));
+                let m = self.solver.observation_dim();
+                if m > 0 {
+                    // π1 = reference ⊗ p(y): each π1 draw takes the observation of its row's π0 draw.
+                    crate::sampler::copy_tail(&mut x1, &x0, m);
+                }
                 let ctx = PassContext {
                     direction,
                     pass,
@@ -659,7 +671,11 @@ impl TrainedBridge {
                 Direction::Backward => -0.5,
             },
         };
-        let steps = crate::sampler::uniform_steps(n, direction, 0.0);
+        // The SDE's grid (a conditional bridge's frozen observation included), without noise.
+        let mut steps = self.steps_with(direction, n)?;
+        for s in &mut steps {
+            s.noise_std = 0.0;
+        }
         // No noise is drawn: any generator will do.
         let mut unused = SbRng::new(0);
         let sim = simulate(

@@ -160,3 +160,101 @@ fn lightsb_transports_gaussians() {
     // Fitted without passes: the trainer's pass settings do not apply.
     check_solver_with(MethodConfig::LightSb(LightSbConfig::default()), 2);
 }
+
+/// The conditional case (SPEC §8): x ~ N(−0.5, 1), y = x + η, η ~ N(0, 1); the state is
+/// `[x, y]` with y frozen, π1 = N(0.5, 1.5) ⊗ p(y). Backward from `[z, y]` the bridge must
+/// sample the exact posterior N((y − 0.5)/2, 1/2) for each y (the two y's below are 1.25
+/// apart in posterior mean); forward, x must reach π1 whatever y; y must never move.
+/// (A posterior much narrower than the last Euler step's noise variance σ²/N would measure the
+/// sampler, not the conditioning: at σ = 1, N = 20 that variance is 0.05.)
+fn check_conditional(method: MethodConfig) {
+    let problem = sb_eval::LinearGaussian::new(
+        ndarray::array![-0.5],
+        ndarray::array![[1.0]],
+        ndarray::array![[1.0]],
+        ndarray::array![[1.0]],
+    )
+    .unwrap();
+    let (jm, jc) = problem.joint();
+    let pi0 = Distribution::Gaussian {
+        dim: 2,
+        mean: VectorSpec::Full(jm.to_vec()),
+        cov: MatrixSpec::Full(jc.rows().into_iter().map(|r| r.to_vec()).collect()),
+    }
+    .load()
+    .unwrap();
+    // The second coordinate of π1's draws is replaced by the observation of π0's draw.
+    let pi1 = Distribution::Gaussian {
+        dim: 2,
+        mean: VectorSpec::Full(vec![0.5, 0.0]),
+        cov: MatrixSpec::Diagonal(vec![1.5, 1.0]),
+    }
+    .load()
+    .unwrap();
+    let solver = method.build_conditional(1.0, 1).unwrap();
+    let name = format!("conditional {}", solver.name(8));
+    let net = NetConfig {
+        hidden: vec![64, 64],
+        ..NetConfig::default()
+    };
+    let train = TrainConfig {
+        passes: 8,
+        // The network learns a drift for every y: more steps than the unconditional body.
+        steps_per_pass: 1000,
+        batch_size: 512,
+        lr: 2e-3,
+        cache_size: 2048,
+        ..TrainConfig::default()
+    };
+    let trainer = Trainer::new(solver, net, train, Device::Cpu).unwrap();
+    let mut rng = SbRng::new(12);
+    let bridge = trainer.train(&pi0, &pi1, &mut rng, &mut []).unwrap();
+    for y in [-1.0f32, 1.5] {
+        let start = Array2::from_shape_fn((4000, 2), |(_, j)| {
+            if j == 0 {
+                (0.5 + 1.5f64.sqrt() * rng.normal()) as f32
+            } else {
+                y
+            }
+        });
+        let out = bridge
+            .sample(Direction::Backward, &start, &mut rng, false)
+            .unwrap();
+        assert!(
+            out.end().column(1).iter().all(|&v| v == y),
+            "{name}: y moved"
+        );
+        let x = out.end().slice(ndarray::s![.., ..1]).to_owned();
+        let m = problem
+            .posterior_mean(ndarray::array![f64::from(y)].view())
+            .unwrap();
+        let v = problem.posterior_cov()[[0, 0]];
+        check_moments(&format!("{name} backward | y = {y}"), &x, [m[0]], [v]);
+    }
+    let start = to_f32(&pi0.sample(4000, &mut rng));
+    let out = bridge
+        .sample(Direction::Forward, &start, &mut rng, false)
+        .unwrap();
+    assert_eq!(out.end().column(1), start.column(1), "{name}: y moved");
+    let x = out.end().slice(ndarray::s![.., ..1]).to_owned();
+    check_moments(&format!("{name} forward"), &x, [0.5], [1.5]);
+}
+
+#[test]
+fn conditional_dsb_samples_the_posterior() {
+    check_conditional(MethodConfig::Dsb(DsbConfig::default()));
+}
+
+#[test]
+fn conditional_dsbm_samples_the_posterior() {
+    check_conditional(MethodConfig::Dsbm(DsbmConfig::default()));
+}
+
+#[test]
+fn conditional_form_is_refused_for_the_peers() {
+    let e = MethodConfig::OtCfm(OtCfmConfig::default())
+        .build_conditional(1.0, 1)
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("no conditional form"), "{e}");
+}
