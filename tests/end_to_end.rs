@@ -106,6 +106,7 @@ fn run_directory_layout_and_sampling() {
         out: tmp.path().join("moved.npy"),
         steps: None,
         seed: 0,
+        given: None,
     };
     let err = sample(&opts).unwrap_err().to_string();
     assert!(

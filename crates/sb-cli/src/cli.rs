@@ -114,6 +114,10 @@ enum Command {
         /// Which model, as a path under RUN_DIR/models (when the run holds several).
         #[arg(long)]
         model: Option<PathBuf>,
+        /// A conditional bridge's observations y (one row per starting point, or one row for
+        /// all); FROM then holds x alone, and so does OUT.
+        #[arg(long)]
+        given: Option<PathBuf>,
     },
     /// Compute one metric between point clouds (.npy, float32 or float64) and print one JSON line.
     #[command(subcommand)]
@@ -405,6 +409,7 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
             steps,
             seed,
             model,
+            given,
         } => {
             let direction = match direction {
                 DirectionArg::Forward => Direction::Forward,
@@ -418,6 +423,7 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
                 out: out.clone(),
                 steps,
                 seed,
+                given,
             })?;
             eprintln!(
                 "wrote {} with the model in {}",

@@ -221,7 +221,10 @@ fn check_conditional(method: MethodConfig) {
             .sample(Direction::Backward, &start, &mut rng, false)
             .unwrap();
         assert!(
-            out.end().column(1).iter().all(|&v| v.to_bits() == y.to_bits()),
+            out.end()
+                .column(1)
+                .iter()
+                .all(|&v| v.to_bits() == y.to_bits()),
             "{name}: y moved"
         );
         let x = out.end().slice(ndarray::s![.., ..1]).to_owned();

@@ -536,6 +536,7 @@ impl PyBridge {
             passes: entry.train.passes,
             fraction: None,
             sigma_rule: None,
+            observation_dim: 0,
             entry,
         };
         Ok(Self { bridge, spec })

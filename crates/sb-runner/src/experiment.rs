@@ -142,6 +142,12 @@ pub struct Problem {
     /// the neighbouring times and asked to predict the held-out snapshot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leave_one_out: Option<LeaveOneOut>,
+    /// A conditional bridge for a linear-Gaussian inverse problem (instead of pi0 and pi1):
+    /// the bridge's state is `[x, y]` with the observation `y` frozen, and it is scored
+    /// against the exact posterior `p(x | y)` at `eval.cond_inputs` fixed observations
+    /// (`eval.cond_samples` draws each). Methods: `dsb` and `dsbm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inverse: Option<crate::inverse::InverseSpec>,
     /// Fix each data end (every end that is not `kind: gaussian` or `kind: mixture`) as one
     /// data set split into train / val / test points: training sees the train points,
     /// evaluation compares with the test points (and starts from them), and a
@@ -240,6 +246,12 @@ pub enum Metric {
     /// The mean first coordinate of the generated points (all blocks); for the moons, how the
     /// mass splits between the two arcs (the data's value is in the floor row).
     XMean,
+    /// Inverse problems: BW2²-UVP (%) of the conditional samples against the exact posterior,
+    /// averaged over the fixed observations (cBW2²-UVP, normalised by `½ tr Σ_post`).
+    PosteriorCbwUvp,
+    /// Inverse problems: the posterior-mean part alone, `100 · mean_y ‖m̂(y) − m_post(y)‖² /
+    /// tr Σ_post` (%).
+    PosteriorMeanUvp,
 }
 
 impl Metric {
@@ -258,6 +270,8 @@ impl Metric {
             Self::CbwUvp => "cbw_uvp",
             Self::W2Train => "w2_train",
             Self::XMean => "x_mean",
+            Self::PosteriorCbwUvp => "posterior_cbw_uvp",
+            Self::PosteriorMeanUvp => "posterior_mean_uvp",
         }
     }
 
@@ -265,7 +279,13 @@ impl Metric {
     pub fn needs_gaussians(self) -> bool {
         !matches!(
             self,
-            Self::W2 | Self::W1 | Self::Mmd | Self::W2Train | Self::XMean
+            Self::W2
+                | Self::W1
+                | Self::Mmd
+                | Self::W2Train
+                | Self::XMean
+                | Self::PosteriorCbwUvp
+                | Self::PosteriorMeanUvp
         )
     }
 
@@ -556,7 +576,12 @@ impl Experiment {
             self.validate_setting(i, p).map_err(bad)?;
             for (j, m) in self.methods.iter().enumerate() {
                 let j = self.method_key(j);
-                m.method.build(p.sigma.for_checks()).map_err(|e| {
+                let built = match &p.inverse {
+                    // The observation's size does not matter to whether a form exists.
+                    Some(_) => m.method.build_conditional(p.sigma.for_checks(), 1),
+                    None => m.method.build(p.sigma.for_checks()),
+                };
+                built.map_err(|e| {
                     bad(format!(
                         "methods[{j}].{e} (with problems[{i}].sigma = {})",
                         p.sigma
@@ -597,6 +622,41 @@ impl Experiment {
             if n < 2 {
                 return Err(format!("problems[{i}].train_set must be ≥ 2, got {n}"));
             }
+        }
+        if let Some(m) = metrics
+            .iter()
+            .find(|m| crate::inverse::is_posterior(**m) != p.inverse.is_some())
+        {
+            return Err(if p.inverse.is_some() {
+                format!(
+                    "problems[{i}]: metric `{}` does not apply to an inverse problem; it takes posterior_cbw_uvp and posterior_mean_uvp",
+                    m.as_str()
+                )
+            } else {
+                format!(
+                    "problems[{i}]: metric `{}` scores a conditional bridge against its posterior; it needs `inverse`",
+                    m.as_str()
+                )
+            });
+        }
+        if p.inverse.is_some() {
+            if p.pi0.is_some() || p.pi1.is_some() || p.leave_one_out.is_some() {
+                return Err(format!(
+                    "problems[{i}]: give inverse alone (it defines both ends), not with pi0, pi1 or leave_one_out"
+                ));
+            }
+            if p.split.is_some() || p.train_set.is_some() {
+                return Err(format!(
+                    "problems[{i}]: split and train_set do not apply to inverse problems (every draw of the joint is fresh)"
+                ));
+            }
+            if !p.sigma.value().is_some_and(|v| v > 0.0) {
+                return Err(format!(
+                    "problems[{i}].sigma: an inverse problem needs a value > 0, got {}",
+                    p.sigma
+                ));
+            }
+            return Ok(());
         }
         match (&p.pi0, &p.pi1, &p.leave_one_out) {
             (Some(pi0), Some(pi1), None) => {
@@ -650,7 +710,7 @@ impl Experiment {
                 "problems[{i}]: give either pi0 and pi1, or leave_one_out, not both"
             )),
             _ => Err(format!(
-                "problems[{i}]: give both pi0 and pi1 (or leave_one_out instead)"
+                "problems[{i}]: give both pi0 and pi1 (or leave_one_out, or inverse, instead)"
             )),
         }
     }

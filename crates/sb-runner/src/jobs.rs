@@ -25,6 +25,9 @@ pub enum Reference {
     /// Split problems: the validation points against the test points, what a perfect model
     /// would score at this number of points.
     SameDistribution,
+    /// Inverse problems: draws of the prior for every observation, what a sampler that
+    /// ignores `y` would score.
+    Prior,
 }
 
 impl Reference {
@@ -35,6 +38,7 @@ impl Reference {
             Self::PreviousTime => "Previous time (reference)",
             Self::ClosedForm => "Closed form (optimum)",
             Self::SameDistribution => "Same distribution (floor)",
+            Self::Prior => "Prior, y ignored (reference)",
         }
     }
 }
@@ -103,6 +107,9 @@ pub fn jobs(exp: &Experiment) -> Result<Vec<Job>> {
                 references.extend([Reference::OtInterpolation, Reference::PreviousTime]);
             }
             Some(_) => {}
+            None if problem.inverse.is_some() => {
+                references.extend([Reference::ClosedForm, Reference::Prior]);
+            }
             None => {
                 if exp.metrics_for(problem).contains(&Metric::CrossCov) {
                     references.push(Reference::ClosedForm);

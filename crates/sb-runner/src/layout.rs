@@ -50,8 +50,16 @@ pub struct ModelSpec {
     /// `auto` when σ was chosen from the data (its value is `sigma`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sigma_rule: Option<String>,
+    /// A conditional bridge: how many trailing coordinates of `dim` are the observation `y`
+    /// (0, and not written, otherwise).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub observation_dim: usize,
     /// The solver, its networks and schedule, as in the experiment file.
     pub entry: MethodEntry,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Writes a trained bridge in `dir`: its weights (or exact plan) and `model.yaml`, which

@@ -12,11 +12,14 @@
 //! - [`layout`]: where everything lives in a run directory;
 //! - [`report`]: read run directories back and merge them into one table ([`table`],
 //!   [`results`]);
+//! - [`inverse`]: conditional bridges on linear-Gaussian inverse problems, scored against the
+//!   exact posterior;
 //! - [`sample`](mod@sample): transport points with a saved model; [`plot`]: the figures.
 
 pub mod checkpoint;
 mod error;
 pub mod experiment;
+pub mod inverse;
 pub mod jobs;
 pub mod layout;
 pub mod log;

@@ -31,6 +31,9 @@ pub enum ProblemData {
         truth: Option<Box<GaussianBridge>>,
         /// The reference's σ (`auto` resolved from the training data).
         sigma: f64,
+        /// An inverse problem's posterior and observations (π0 is then the joint of
+        /// `[x, y]`, π1 the reference of `x` beside a placeholder `y`).
+        inverse: Option<Box<crate::inverse::InverseData>>,
     },
     /// A time course for leave-one-out.
     Course(TimeCourse),
@@ -174,6 +177,22 @@ fn load_one(exp: &Experiment, i: usize, p: &Problem, file: &Path) -> Result<Prob
         }
         return Ok(ProblemData::Course(course));
     }
+    if let Some(spec) = &p.inverse {
+        let (data, pi0, pi1) = crate::inverse::load(spec, exp.eval.cond_inputs)
+            .map_err(|e| bad(format!("problems[{i}].{e}")))?;
+        let sigma = p
+            .sigma
+            .value()
+            .expect("validated: an inverse problem has a σ value");
+        return Ok(ProblemData::Pair {
+            pi0,
+            pi1,
+            splits: Box::new([None, None]),
+            truth: None,
+            sigma,
+            inverse: Some(Box::new(data)),
+        });
+    }
     let (Some(d0), Some(d1)) = (&p.pi0, &p.pi1) else {
         unreachable!("validated: a problem has pi0 and pi1, or leave_one_out");
     };
@@ -251,6 +270,7 @@ fn load_one(exp: &Experiment, i: usize, p: &Problem, file: &Path) -> Result<Prob
         splits: Box::new(splits),
         truth,
         sigma,
+        inverse: None,
     })
 }
 
@@ -347,7 +367,13 @@ pub fn gaussian_metrics(
                 let value = conditional_uvp(bridge, truth, pi0, eval, rng)?;
                 out.push(("cbw_uvp".into(), value));
             }
-            Metric::W1 | Metric::W2 | Metric::Mmd | Metric::W2Train | Metric::XMean => {}
+            Metric::W1
+            | Metric::W2
+            | Metric::Mmd
+            | Metric::W2Train
+            | Metric::XMean
+            | Metric::PosteriorCbwUvp
+            | Metric::PosteriorMeanUvp => {}
         }
     }
     if wants(Metric::Kl) || wants(Metric::KlDiag) {
@@ -598,6 +624,17 @@ pub fn reference_values(
     let h = eval.mmd_bandwidth;
     let mut out = Vec::new();
     match (reference, data) {
+        (
+            Reference::ClosedForm | Reference::Prior,
+            ProblemData::Pair {
+                inverse: Some(inverse),
+                ..
+            },
+        ) => {
+            out.extend(crate::inverse::reference_values(
+                reference, inverse, metrics, eval,
+            )?);
+        }
         (Reference::ClosedForm, ProblemData::Pair { truth: Some(t), .. }) => {
             let c = t.cross_covariance();
             out.push(("cross_cov".into(), c.diag().sum() / c.nrows() as f64));

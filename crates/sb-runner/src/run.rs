@@ -360,6 +360,7 @@ fn run_one(
                 splits,
                 truth,
                 sigma,
+                ..
             },
             _,
         ) => (pi0, pi1, truth.as_deref(), &**splits, *sigma),
@@ -395,7 +396,12 @@ fn run_one(
     };
     let method = job.method.clone();
     let start = Instant::now();
-    let solver = entry.method.build(sigma)?;
+    let inverse = match data {
+        ProblemData::Pair { inverse, .. } => inverse.as_deref(),
+        ProblemData::Course(_) => None,
+    };
+    let observation_dim = inverse.map_or(0, |d| d.problem.observation_dim());
+    let solver = entry.method.build_conditional(sigma, observation_dim)?;
     let passes = entry.train.passes;
     let mut params: BTreeMap<String, String> = solver.params().into_iter().collect();
     params.insert("sigma".into(), sigma.to_string());
@@ -416,6 +422,9 @@ fn run_one(
     params.insert("batch_size".into(), entry.train.batch_size.to_string());
     params.insert("lr".into(), entry.train.lr.to_string());
     params.insert("hidden".into(), format!("{:?}", entry.net.hidden));
+    if observation_dim > 0 {
+        params.insert("observation_dim".into(), observation_dim.to_string());
+    }
     let trainer = Trainer::new(solver, entry.net.clone(), entry.train.clone(), Device::Cpu)?;
     let model_dir = crate::layout::model_dir(out, &job.benchmark, &method, seed);
     std::fs::create_dir_all(&model_dir).map_err(|e| RunnerError::io(&model_dir, e))?;
@@ -441,12 +450,21 @@ fn run_one(
     // Per-pass evaluation: its own stream (4), at most 500 points, the same points every pass.
     let mut pass_rng = SbRng::stream(seed, 4);
     let n_pass = eval.samples.min(500);
-    let pass_points = (
+    let mut pass_points = (
         to_f32(&pi0.sample(n_pass, &mut pass_rng)),
         pi1.sample(n_pass, &mut pass_rng),
         to_f32(&pi1.sample(n_pass, &mut pass_rng)),
         pi0.sample(n_pass, &mut pass_rng),
     );
+    if observation_dim > 0 {
+        // π1 = reference ⊗ p(y): its points take observations drawn from the joint.
+        let d = pi0.dim() - observation_dim;
+        pass_points
+            .1
+            .slice_mut(ndarray::s![.., d..])
+            .assign(&pass_points.3.slice(ndarray::s![.., d..]));
+        sb_methods::sampler::copy_tail(&mut pass_points.2, &pass_points.0, observation_dim);
+    }
     let mut saver = EvaluatingCheckpointer::new(
         DirCheckpointer::new(checkpoints, 2),
         metrics_log,
@@ -485,6 +503,7 @@ fn run_one(
         sigma,
         auto: problem.sigma == Sigma::Auto,
         fraction: part.as_ref().map(|p| p.fraction),
+        observation_dim,
     };
     save_model(&bridge, &context, entry, job, pi0.dim(), &model_dir)?;
     sb_data::write_points(&model_dir.join("forward.npy"), forward_all.view())?;
@@ -544,6 +563,24 @@ fn run_one(
                     "eval.ode and eval.quiet_end apply to two-distribution problems; a held-out time is reached mid-interval, with eval.steps only",
                 );
             }
+        }
+        None if inverse.is_some() => {
+            let inverse = inverse.expect("matched");
+            let samples = crate::inverse::conditional_samples(
+                &bridge,
+                inverse,
+                eval.cond_samples,
+                &mut eval_rng,
+            )?;
+            values.extend(crate::inverse::posterior_metrics(
+                &samples, inverse, metrics,
+            )?);
+            // The picture's backward panel: x | y for the first observation, beside exact
+            // posterior draws.
+            let exact = crate::inverse::first_posterior(inverse, samples[0].nrows(), &mut eval_rng)
+                .map_err(RunnerError::Input)?;
+            sb_data::write_points(&model_dir.join("backward.npy"), to_f32(&samples[0]).view())?;
+            sb_data::write_points(&model_dir.join("truth_backward.npy"), to_f32(&exact).view())?;
         }
         None => {
             for (k, direction, target) in
@@ -615,9 +652,28 @@ fn run_one(
     let mut picture_rng = SbRng::stream(seed, 3);
     for (direction, start) in [(Direction::Forward, start0), (Direction::Backward, start1)] {
         let k = TRAJECTORIES.min(start.nrows());
-        let few = start.slice(ndarray::s![..k, ..]).to_owned();
+        let mut few = start.slice(ndarray::s![..k, ..]).to_owned();
+        // An inverse problem's backward panel shows x | y for the first observation.
+        let conditional = match inverse {
+            Some(inv) if direction == Direction::Backward => {
+                let d = inv.problem.dim();
+                let y = inv.observations.row(0).mapv(|v| v as f32);
+                few.slice_mut(ndarray::s![.., d..])
+                    .assign(&y.broadcast((k, y.len())).expect("one row per start"));
+                Some(d)
+            }
+            _ => None,
+        };
         let sim = bridge.sample(direction, &few, &mut picture_rng, true)?;
-        let rows = trajectory_rows(&sim.states);
+        let states: Vec<_> = match conditional {
+            Some(d) => sim
+                .states
+                .iter()
+                .map(|s| s.slice(ndarray::s![.., ..d]).to_owned())
+                .collect(),
+            None => sim.states,
+        };
+        let rows = trajectory_rows(&states);
         sb_data::write_points(
             &model_dir.join(format!("trajectories_{direction}.npy")),
             rows.view(),
@@ -806,6 +862,8 @@ struct ModelContext {
     auto: bool,
     /// Leave-one-out: the held-out time's fraction of the interval.
     fraction: Option<f64>,
+    /// A conditional bridge's observation size (0 otherwise).
+    observation_dim: usize,
 }
 
 fn save_model(
@@ -825,6 +883,7 @@ fn save_model(
         passes: entry.train.passes,
         fraction: context.fraction,
         sigma_rule: context.auto.then(|| "auto".to_string()),
+        observation_dim: context.observation_dim,
         entry: entry.clone(),
     };
     crate::layout::write_model(bridge, &spec, dir)

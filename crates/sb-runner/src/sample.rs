@@ -27,6 +27,10 @@ pub struct SampleOptions {
     pub steps: Option<usize>,
     /// Seed of the noise. Defaults to 0.
     pub seed: u64,
+    /// A conditional bridge's observations `y` (`.npy`, `.npz` or `.csv`): one row per
+    /// starting point, or one row for all of them. The points are then `x` alone, and so is
+    /// the output.
+    pub given: Option<PathBuf>,
 }
 
 fn choose_model(opts: &SampleOptions) -> Result<PathBuf> {
@@ -97,7 +101,7 @@ pub fn load_model(dir: &Path, steps: Option<usize>) -> Result<(TrainedBridge, Mo
             }
         }
     }
-    let solver = method.build(spec.sigma)?;
+    let solver = method.build_conditional(spec.sigma, spec.observation_dim)?;
     let bridge = TrainedBridge::load(
         solver,
         &spec.entry.net,
@@ -118,22 +122,70 @@ pub fn sample(opts: &SampleOptions) -> Result<PathBuf> {
     let dir = choose_model(opts)?;
     let (bridge, spec) = load_model(&dir, opts.steps)?;
     let points = sb_data::read_points(&opts.from, None)?;
-    if points.ncols() != spec.dim {
+    let m = spec.observation_dim;
+    let free = spec.dim - m;
+    if points.ncols() != free {
         return Err(RunnerError::Input(format!(
-            "{}: points have dimension {} but the model was trained in dimension {}",
+            "{}: points have dimension {} but the model was trained in dimension {free}{}",
             opts.from.display(),
             points.ncols(),
-            spec.dim
+            if m > 0 {
+                " (x, beside an observation given by --given)"
+            } else {
+                ""
+            }
         )));
     }
+    let points = match (&opts.given, m) {
+        (None, 0) => points,
+        (Some(given), 0) => {
+            return Err(RunnerError::Input(format!(
+                "--given {}: the model in {} is not a conditional bridge (it was trained on pi0 and pi1, not on an inverse problem)",
+                given.display(),
+                dir.display()
+            )))
+        }
+        (None, _) => {
+            return Err(RunnerError::Input(format!(
+                "the model in {} is a conditional bridge with an observation of {m} values: pass the observations with --given Y.npy",
+                dir.display()
+            )))
+        }
+        (Some(given), _) => with_observations(points, given, m)?,
+    };
     let start = sb_methods::tensor::to_f32(&points);
     let mut rng = SbRng::stream(opts.seed, 2);
     let sim = bridge.sample(opts.direction, &start, &mut rng, false)?;
+    let end = sim.end().slice(ndarray::s![.., ..free]).to_owned();
     match format {
-        OutFormat::Npy => sb_data::write_points(&opts.out, sim.end().view())?,
-        OutFormat::Csv => write_csv(&opts.out, sim.end())?,
+        OutFormat::Npy => sb_data::write_points(&opts.out, end.view())?,
+        OutFormat::Csv => write_csv(&opts.out, &end)?,
     }
     Ok(dir)
+}
+
+/// `[x, y]` rows: the points beside the observations of `given` (one row per point, or one
+/// row for all).
+fn with_observations(
+    points: ndarray::Array2<f64>,
+    given: &Path,
+    m: usize,
+) -> Result<ndarray::Array2<f64>> {
+    let y = sb_data::read_points(given, None)?;
+    let n = points.nrows();
+    if y.ncols() != m || !(y.nrows() == n || y.nrows() == 1) {
+        return Err(RunnerError::Input(format!(
+            "--given {}: expected {m} values per row and 1 or {n} rows (one per starting point), got {} × {}",
+            given.display(),
+            y.nrows(),
+            y.ncols()
+        )));
+    }
+    let y = y
+        .broadcast((n, m))
+        .expect("1 or n rows broadcast to n")
+        .to_owned();
+    Ok(ndarray::concatenate(ndarray::Axis(1), &[points.view(), y.view()]).expect("n rows each"))
 }
 
 /// How `--out` is written, from its extension.
