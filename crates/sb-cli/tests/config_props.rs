@@ -243,6 +243,7 @@ fn experiment() -> impl Strategy<Value = Experiment> {
                             pi0: Some(pi0),
                             pi1: Some(pi1),
                             leave_one_out: None,
+                            inverse: None,
                             split: (i % 2 == 1).then_some(sb_data::SplitSpec {
                                 train: 100,
                                 val: 20,
