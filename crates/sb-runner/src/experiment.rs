@@ -656,6 +656,11 @@ impl Experiment {
                     p.sigma
                 ));
             }
+            if self.eval.ode || self.eval.quiet_end {
+                return Err(format!(
+                    "problems[{i}]: eval.ode and eval.quiet_end apply to two-distribution problems; an inverse problem's samplers are its grid and eval.steps"
+                ));
+            }
             return Ok(());
         }
         match (&p.pi0, &p.pi1, &p.leave_one_out) {

@@ -193,8 +193,8 @@ pub fn load(
 }
 
 /// Conditional samples of a trained bridge: `per_input` draws of `x | y` for each observation,
-/// transported backward from `[reference draw, y]` in one batch. Returns one array per
-/// observation, `(per_input, d)`.
+/// transported backward from `[reference draw, y]` in one batch, on the trained grid or with
+/// `steps` uniform Euler steps. Returns one array per observation, `(per_input, d)`.
 ///
 /// # Errors
 /// A sampling error.
@@ -202,6 +202,7 @@ pub fn conditional_samples(
     bridge: &TrainedBridge,
     data: &InverseData,
     per_input: usize,
+    steps: Option<usize>,
     rng: &mut SbRng,
 ) -> Result<Vec<Array2<f64>>> {
     let (d, k) = (data.problem.dim(), data.observations.nrows());
@@ -214,11 +215,17 @@ pub fn conditional_samples(
             .slice_mut(s![j * per_input..(j + 1) * per_input, d..])
             .assign(&y.broadcast((per_input, m)).expect("one row per draw"));
     }
-    let end = bridge.sample(Direction::Backward, &to_f32(&start), rng, false)?;
+    let start = to_f32(&start);
+    let end = match steps {
+        None => bridge
+            .sample(Direction::Backward, &start, rng, false)?
+            .end()
+            .clone(),
+        Some(n) => bridge.sample_until_with(Direction::Backward, &start, rng, 0.0, n)?,
+    };
     Ok((0..k)
         .map(|j| {
-            end.end()
-                .slice(s![j * per_input..(j + 1) * per_input, ..d])
+            end.slice(s![j * per_input..(j + 1) * per_input, ..d])
                 .mapv(f64::from)
         })
         .collect())

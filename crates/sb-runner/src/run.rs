@@ -282,10 +282,12 @@ fn run_reference(
 }
 
 /// Whether a result's metric compares generated points with true ones (w1, w2, mmd, in
-/// either direction), as the `@n` step variants do.
+/// either direction, and the posterior metrics of inverse problems), as the `@n` step
+/// variants do.
 fn is_sample_metric(name: &str) -> bool {
     let base = name.split('_').next().unwrap_or(name);
-    matches!(base, "w1" | "w2" | "mmd") && !name.starts_with("w2_train")
+    (matches!(base, "w1" | "w2" | "mmd") && !name.starts_with("w2_train"))
+        || name.starts_with("posterior_")
 }
 
 fn rows_of(
@@ -570,11 +572,30 @@ fn run_one(
                 &bridge,
                 inverse,
                 eval.cond_samples,
+                None,
                 &mut eval_rng,
             )?;
             values.extend(crate::inverse::posterior_metrics(
                 &samples, inverse, metrics,
             )?);
+            // Other step counts (`@n` metrics), from their own stream as for pair problems.
+            let mut steps_rng = SbRng::stream(seed, 5);
+            for &n in &eval.steps {
+                if let Err(e) = bridge.steps_with(Direction::Backward, n) {
+                    reporter.note(job, &format!("no @{n} metrics: {e}"));
+                    continue;
+                }
+                let at_n = crate::inverse::conditional_samples(
+                    &bridge,
+                    inverse,
+                    eval.cond_samples,
+                    Some(n),
+                    &mut steps_rng,
+                )?;
+                for (name, v) in crate::inverse::posterior_metrics(&at_n, inverse, metrics)? {
+                    values.push((format!("{name}@{n}"), v));
+                }
+            }
             // The picture's backward panel: x | y for the first observation, beside exact
             // posterior draws.
             let exact = crate::inverse::first_posterior(inverse, samples[0].nrows(), &mut eval_rng)
