@@ -411,6 +411,36 @@ fn quick_paper_g1() {
     }
 }
 
+/// C1 quick tier: conditional bridges against the exact posterior. The closed-form row (exact
+/// draws) sits at the estimator's floor, the prior row (y ignored) far above, and a conditional
+/// DSBM trained for 2,000 steps far below the prior row.
+#[test]
+fn quick_c1() {
+    let lines = quick_file("experiments/quick/c1.yaml", "c1-quick");
+    let get = |problem: &str, method: &str, metric: &str| value(&lines, problem, method, metric);
+    for problem in ["c1-d2-partial", "c1-d2-noisy"] {
+        for metric in ["posterior_cbw_uvp", "posterior_cbw_uvp@100"] {
+            let floor = get(problem, "Closed form (optimum)", metric).unwrap();
+            let prior = get(problem, "Prior, y ignored (reference)", metric).unwrap();
+            let dsbm = get(problem, "DSBM-IMF", metric).unwrap();
+            assert!(
+                floor < 2.0 && prior > 100.0,
+                "{problem} {metric}: {floor}, {prior}"
+            );
+            assert!(
+                dsbm < 0.1 * prior,
+                "{problem} {metric}: DSBM {dsbm}, prior {prior}"
+            );
+        }
+        // DSB's networks belong to their grid: no @100 rows.
+        assert!(
+            get(problem, "DSB", "posterior_cbw_uvp").unwrap()
+                < get(problem, "Prior, y ignored (reference)", "posterior_cbw_uvp").unwrap()
+        );
+        assert!(get(problem, "DSB", "posterior_cbw_uvp@100").is_none());
+    }
+}
+
 #[test]
 fn quick_paper_s1() {
     let lines = quick_file("experiments/paper/quick/s1.yaml", "paper-s1-quick");

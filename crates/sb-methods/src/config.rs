@@ -70,7 +70,9 @@ impl MethodConfig {
             Self::Dsbm(c) => Box::new(Dsbm::new(c, sigma)?.conditional(observation_dim)),
             _ => {
                 return Err(MethodError::Config(format!(
-                    "method.kind: {} has no conditional form (conditional bridges are built for                      dsb and dsbm: the minibatch couplings of the flow-matching peers pair rows                      with different observations, and LightSB's potential takes no observation)",
+                    "method.kind: {} has no conditional form (conditional bridges are built for dsb and \
+                     dsbm: the minibatch couplings of the flow-matching peers pair rows with \
+                     different observations, and LightSB's potential takes no observation)",
                     solver.name(1)
                 )))
             }

@@ -42,7 +42,19 @@ pub fn summary(exp: &Experiment, data: &[ProblemData]) -> (String, Vec<String>) 
                         .into_iter()
                         .enumerate()
                 {
-                    let what = dist.map_or_else(String::new, describe);
+                    let what = match (&p.inverse, k) {
+                        (Some(inv), 0) => format!(
+                            "the joint of [x, y]: x ~ {}, y = A x + η (operator: {}; noise std {})",
+                            describe(&inv.prior),
+                            operator_name(&inv.operator),
+                            inv.noise
+                        ),
+                        (Some(inv), _) => format!(
+                            "[x, y]: x ~ {}, y taken from a π0 draw in training (drawn N(0, I) in the lines below)",
+                            inv.reference.as_ref().map_or_else(|| "N(0, I)".to_string(), describe)
+                        ),
+                        (None, _) => dist.map_or_else(String::new, describe),
+                    };
                     let split = match &splits[k] {
                         Some(s) => format!(
                             "; split: train {} / val {} / test {} points",
@@ -281,4 +293,14 @@ fn label_columns(x: ArrayView2<'_, f64>, labels: &[f64]) -> Vec<String> {
             )
         })
         .collect()
+}
+
+fn operator_name(op: &crate::inverse::Operator) -> String {
+    use crate::inverse::Operator;
+    match op {
+        Operator::Identity => "identity".into(),
+        Operator::Partial { observed } => format!("partial, {observed} observed"),
+        Operator::Blur { width } => format!("blur, width {width}"),
+        Operator::Random { rows, seed } => format!("random, {rows} rows, seed {seed}"),
+    }
 }
