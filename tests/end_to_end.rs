@@ -141,6 +141,79 @@ fn run_directory_layout_and_sampling() {
     assert!(err.contains("tied to the time grid"), "{err}");
 }
 
+/// A conditional bridge end to end: trained on an inverse problem, it is saved with its
+/// observation size, `sb sample --given` samples x | y, and the observations are checked.
+#[test]
+fn conditional_bridges_sample_with_given_observations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = TINY
+        .replace(
+            "    pi0: {kind: gaussian, dim: 2, mean: -1.0, cov: 0.5}\n    pi1: {kind: gaussian, dim: 2, mean: 1.0, cov: 1.0}",
+            "    inverse: {prior: {kind: gaussian, dim: 2, mean: 1.0, cov: 1.0}, operator: {kind: partial, observed: 1}, noise: 0.3}",
+        )
+        .replace("metrics: [w2, w1, mmd]", "metrics: [posterior_cbw_uvp, posterior_mean_uvp]\n  cond_inputs: 4\n  cond_samples: 50");
+    let file = write(tmp.path(), "inverse.yaml", &text);
+    let (dir, _) = run(
+        &file,
+        &RunOptions {
+            out: Some(tmp.path().join("run")),
+            seed: None,
+            quiet: true,
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
+    let rows = values(&dir);
+    for method in [
+        "Closed form (optimum)",
+        "Prior, y ignored (reference)",
+        "DSB",
+        "DSBM-IPF",
+    ] {
+        assert!(
+            rows.iter().any(|(m, metric, _, v)| m == method
+                && metric == "posterior_cbw_uvp"
+                && v.is_finite()),
+            "{method}: {rows:?}"
+        );
+    }
+    let model = dir.join("models/gauss/DSBM-IPF/seed3");
+    let spec = std::fs::read_to_string(model.join("model.yaml")).unwrap();
+    assert!(spec.contains("observation_dim: 1"), "{spec}");
+    let z = write_npy(tmp.path(), "z.npy", &ndarray::Array2::<f64>::zeros((30, 2)));
+    let y = write_npy(tmp.path(), "y.npy", &ndarray::array![[2.0f64]]);
+    let mut opts = SampleOptions {
+        run_dir: dir.clone(),
+        model: Some("gauss/DSBM-IPF/seed3".into()),
+        direction: sb_methods::Direction::Backward,
+        from: z.clone(),
+        out: tmp.path().join("x.npy"),
+        steps: None,
+        seed: 0,
+        given: Some(y),
+    };
+    sample(&opts).expect("conditional sampling");
+    let x = sb_data::read_points(&opts.out, None).unwrap();
+    assert_eq!(x.dim(), (30, 2), "x alone comes back");
+    // Without the observations, or with the wrong number of rows, the error says what to pass.
+    opts.given = None;
+    let err = sample(&opts).unwrap_err().to_string();
+    assert!(err.contains("--given") && err.contains("1 observed value(s)"), "{err}");
+    opts.given = Some(write_npy(
+        tmp.path(),
+        "y3.npy",
+        &ndarray::Array2::<f64>::zeros((3, 1)),
+    ));
+    let err = sample(&opts).unwrap_err().to_string();
+    assert!(err.contains("1 or 30 rows"), "{err}");
+}
+
+fn write_npy(dir: &std::path::Path, name: &str, a: &ndarray::Array2<f64>) -> std::path::PathBuf {
+    let p = dir.join(name);
+    ndarray_npy::write_npy(&p, a).unwrap();
+    p
+}
+
 #[test]
 fn existing_results_are_never_overwritten() {
     let tmp = tempfile::tempdir().unwrap();

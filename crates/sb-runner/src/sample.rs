@@ -147,7 +147,7 @@ pub fn sample(opts: &SampleOptions) -> Result<PathBuf> {
         }
         (None, _) => {
             return Err(RunnerError::Input(format!(
-                "the model in {} is a conditional bridge with an observation of {m} values: pass the observations with --given Y.npy",
+                "the model in {} is a conditional bridge with {m} observed value(s) per point: pass the observations with --given Y.npy",
                 dir.display()
             )))
         }
