@@ -198,7 +198,10 @@ fn conditional_bridges_sample_with_given_observations() {
     // Without the observations, or with the wrong number of rows, the error says what to pass.
     opts.given = None;
     let err = sample(&opts).unwrap_err().to_string();
-    assert!(err.contains("--given") && err.contains("1 observed value(s)"), "{err}");
+    assert!(
+        err.contains("--given") && err.contains("1 observed value(s)"),
+        "{err}"
+    );
     opts.given = Some(write_npy(
         tmp.path(),
         "y3.npy",

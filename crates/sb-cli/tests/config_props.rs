@@ -244,6 +244,8 @@ fn experiment() -> impl Strategy<Value = Experiment> {
                             pi1: Some(pi1),
                             leave_one_out: None,
                             inverse: None,
+                            labels: None,
+                            gaussian_row: false,
                             split: (i % 2 == 1).then_some(sb_data::SplitSpec {
                                 train: 100,
                                 val: 20,

@@ -30,6 +30,7 @@
 
 pub mod assignment;
 mod bures;
+mod classifier;
 mod error;
 mod gaussian;
 mod interpolation;
@@ -43,6 +44,7 @@ pub mod summary;
 mod wasserstein;
 
 pub use bures::{bw2_squared, bw2_uvp, bw2_uvp_samples, cbw2_uvp, gaussian_kl};
+pub use classifier::{class_shares, ClassifierOptions, SoftmaxClassifier};
 pub use error::EvalError;
 pub use gaussian::{gaussian_draws, GaussianBridge};
 pub use interpolation::{ot_interpolate, w1_weighted, w2_weighted};

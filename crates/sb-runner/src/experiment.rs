@@ -161,6 +161,16 @@ pub struct Problem {
     /// training draw is fresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_set: Option<usize>,
+    /// Labels of π0's rows (a `kind: file` end split with `shuffle: false`, one label per
+    /// row in order; classes 0, 1, 2, …): a softmax classifier is fitted on the train split and
+    /// the metric `class_gap` compares the classes of generated π0 points with the test split's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<PathBuf>,
+    /// Add a "Gaussian fit (reference)" row: a Gaussian fitted to each split end's train
+    /// points, drawn as many times as the test split holds and scored like a model. Defaults to
+    /// false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gaussian_row: bool,
     /// Metrics for this problem, instead of `eval.metrics`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<Vec<Metric>>,
@@ -246,6 +256,11 @@ pub enum Metric {
     /// The mean first coordinate of the generated points (all blocks); for the moons, how the
     /// mass splits between the two arcs (the data's value is in the floor row).
     XMean,
+    /// Labelled π0 (`labels`): the largest gap, in percentage points, between a class's share
+    /// among the generated π0 points (under the classifier fitted on the train split) and
+    /// among π0's test points; the floor row gives the validation points' gap and the
+    /// classifier's test accuracy (`classifier_accuracy`).
+    ClassGap,
     /// Inverse problems: BW2²-UVP (%) of the conditional samples against the exact posterior,
     /// averaged over the fixed observations (cBW2²-UVP, normalised by `½ tr Σ_post`).
     PosteriorCbwUvp,
@@ -270,6 +285,7 @@ impl Metric {
             Self::CbwUvp => "cbw_uvp",
             Self::W2Train => "w2_train",
             Self::XMean => "x_mean",
+            Self::ClassGap => "class_gap",
             Self::PosteriorCbwUvp => "posterior_cbw_uvp",
             Self::PosteriorMeanUvp => "posterior_mean_uvp",
         }
@@ -284,6 +300,7 @@ impl Metric {
                 | Self::Mmd
                 | Self::W2Train
                 | Self::XMean
+                | Self::ClassGap
                 | Self::PosteriorCbwUvp
                 | Self::PosteriorMeanUvp
         )
@@ -486,6 +503,12 @@ impl Experiment {
             if let Some(loo) = &mut p.leave_one_out {
                 files.extend(loo.course.resolve_paths(base));
             }
+            if let Some(labels) = &mut p.labels {
+                if labels.is_relative() {
+                    *labels = base.join(&*labels);
+                }
+                files.push(labels.clone());
+            }
         }
         files
     }
@@ -662,6 +685,26 @@ impl Experiment {
                 ));
             }
             return Ok(());
+        }
+        if metrics.contains(&Metric::ClassGap) && p.labels.is_none() {
+            return Err(format!(
+                "problems[{i}]: metric `class_gap` needs `labels` (the classes of π0's rows)"
+            ));
+        }
+        if let Some(labels) = &p.labels {
+            let file_end = matches!(p.pi0, Some(Distribution::File { .. }));
+            let in_order = p.split.as_ref().is_some_and(|s| !s.shuffle);
+            if !(file_end && in_order) {
+                return Err(format!(
+                    "problems[{i}].labels ({}): labels follow π0's rows, so pi0 must be `kind: file` with `split: {{…, shuffle: false}}` (train, val and test are then consecutive rows)",
+                    labels.display()
+                ));
+            }
+        }
+        if p.gaussian_row && p.split.is_none() {
+            return Err(format!(
+                "problems[{i}].gaussian_row: the Gaussian is fitted to a split's train points; give `split`"
+            ));
         }
         match (&p.pi0, &p.pi1, &p.leave_one_out) {
             (Some(pi0), Some(pi1), None) => {

@@ -28,6 +28,9 @@ pub enum Reference {
     /// Inverse problems: draws of the prior for every observation, what a sampler that
     /// ignores `y` would score.
     Prior,
+    /// Split problems with `gaussian_row`: a Gaussian fitted to each split end's train
+    /// points, scored like a model.
+    GaussianFit,
 }
 
 impl Reference {
@@ -39,6 +42,7 @@ impl Reference {
             Self::ClosedForm => "Closed form (optimum)",
             Self::SameDistribution => "Same distribution (floor)",
             Self::Prior => "Prior, y ignored (reference)",
+            Self::GaussianFit => "Gaussian fit (reference)",
         }
     }
 }
@@ -116,6 +120,9 @@ pub fn jobs(exp: &Experiment) -> Result<Vec<Job>> {
                 }
                 if problem.split.is_some() {
                     references.push(Reference::SameDistribution);
+                }
+                if problem.gaussian_row {
+                    references.push(Reference::GaussianFit);
                 }
             }
         }

@@ -19,6 +19,7 @@
 pub mod checkpoint;
 mod error;
 pub mod experiment;
+pub mod images;
 pub mod inverse;
 pub mod jobs;
 pub mod layout;

@@ -34,6 +34,8 @@ pub enum ProblemData {
         /// An inverse problem's posterior and observations (π0 is then the joint of
         /// `[x, y]`, π1 the reference of `x` beside a placeholder `y`).
         inverse: Option<Box<crate::inverse::InverseData>>,
+        /// A labelled π0's classifier (`labels`).
+        classes: Option<Box<crate::images::Classes>>,
     },
     /// A time course for leave-one-out.
     Course(TimeCourse),
@@ -191,6 +193,7 @@ fn load_one(exp: &Experiment, i: usize, p: &Problem, file: &Path) -> Result<Prob
             truth: None,
             sigma,
             inverse: Some(Box::new(data)),
+            classes: None,
         });
     }
     let (Some(d0), Some(d1)) = (&p.pi0, &p.pi1) else {
@@ -201,6 +204,7 @@ fn load_one(exp: &Experiment, i: usize, p: &Problem, file: &Path) -> Result<Prob
             .map_err(|e| bad(format!("problems[{i}].{key}: {e}")))
     };
     let (mut pi0, mut pi1) = (load("pi0", d0)?, load("pi1", d1)?);
+    let pi0_rows = pi0.points().map_or(0, ndarray::ArrayBase::nrows);
     let mut splits = [None, None];
     if let Some(spec) = &p.split {
         for (k, (key, d, source)) in [("pi0", d0, &mut pi0), ("pi1", d1, &mut pi1)]
@@ -249,6 +253,13 @@ fn load_one(exp: &Experiment, i: usize, p: &Problem, file: &Path) -> Result<Prob
     }
     let sigma =
         resolve_sigma(p.sigma, &pi0, &pi1).map_err(|e| bad(format!("problems[{i}].{e}")))?;
+    let classes = match (&p.labels, &splits[0]) {
+        (Some(labels), Some(split)) => Some(Box::new(
+            crate::images::Classes::load(labels, pi0_rows, split)
+                .map_err(|e| bad(format!("problems[{i}].labels: {e}")))?,
+        )),
+        _ => None,
+    };
     let truth = if exp.metrics_for(p).iter().any(|m| m.needs_gaussians()) {
         let params = |d: &sb_data::Distribution| {
             d.gaussian_parameters()
@@ -271,6 +282,7 @@ fn load_one(exp: &Experiment, i: usize, p: &Problem, file: &Path) -> Result<Prob
         truth,
         sigma,
         inverse: None,
+        classes,
     })
 }
 
@@ -372,6 +384,7 @@ pub fn gaussian_metrics(
             | Metric::Mmd
             | Metric::W2Train
             | Metric::XMean
+            | Metric::ClassGap
             | Metric::PosteriorCbwUvp
             | Metric::PosteriorMeanUvp => {}
         }
@@ -651,7 +664,41 @@ pub fn reference_values(
                 }
             }
         }
-        (Reference::SameDistribution, ProblemData::Pair { splits, .. }) => {
+        (
+            Reference::GaussianFit,
+            ProblemData::Pair {
+                splits, classes, ..
+            },
+        ) => {
+            let mut rng = SbRng::stream(0, 9);
+            for (k, direction) in [(1, "forward"), (0, "backward")] {
+                let Some(split) = &splits[k] else { continue };
+                let drawn =
+                    crate::images::gaussian_fit_draws(&split.train, split.test.nrows(), &mut rng)
+                        .map_err(RunnerError::Input)?;
+                for &m in metrics {
+                    let v = match (m, classes.as_deref(), k) {
+                        (Metric::ClassGap, Some(c), 0) => Some(c.gap(drawn.view())?),
+                        _ => sample_metric(m, drawn.view(), split.test.view(), h)?,
+                    };
+                    if let Some(v) = v {
+                        out.push((format!("{}_{direction}", m.as_str()), v));
+                    }
+                }
+            }
+        }
+        (
+            Reference::SameDistribution,
+            ProblemData::Pair {
+                splits, classes, ..
+            },
+        ) => {
+            if let Some(c) = classes {
+                out.push(("classifier_accuracy".into(), c.accuracy));
+                if metrics.contains(&Metric::ClassGap) {
+                    out.push(("class_gap_backward".into(), c.val_gap));
+                }
+            }
             // π1's parts give the forward rows, π0's the backward rows; two-sample metrics
             // compare the val points with the test points.
             for (split, direction) in [(&splits[1], "forward"), (&splits[0], "backward")] {

@@ -398,9 +398,11 @@ fn run_one(
     };
     let method = job.method.clone();
     let start = Instant::now();
-    let inverse = match data {
-        ProblemData::Pair { inverse, .. } => inverse.as_deref(),
-        ProblemData::Course(_) => None,
+    let (inverse, classes) = match data {
+        ProblemData::Pair {
+            inverse, classes, ..
+        } => (inverse.as_deref(), classes.as_deref()),
+        ProblemData::Course(_) => (None, None),
     };
     let observation_dim = inverse.map_or(0, |d| d.problem.observation_dim());
     let solver = entry.method.build_conditional(sigma, observation_dim)?;
@@ -616,6 +618,10 @@ fn run_one(
                                     / all.nrows() as f64,
                             )
                         }
+                        Metric::ClassGap => match (classes, k) {
+                            (Some(c), 1) => Some(c.gap(backward_all.mapv(f64::from).view())?),
+                            _ => None,
+                        },
                         Metric::W2Train => {
                             let all = if k == 0 { &forward_all } else { &backward_all };
                             let n = eval.train_points.min(all.nrows());
