@@ -441,6 +441,33 @@ fn quick_c1() {
     }
 }
 
+/// I1 quick tier: the digits end to end. The classifier fitted on the train split recognises
+/// held-out writers' digits, the floor and Gaussian rows exist for both problems, and every
+/// method gets a pixel-space W2 and a class gap.
+#[test]
+fn quick_i1() {
+    let lines = quick_file("experiments/quick/i1.yaml", "i1-quick");
+    let get = |problem: &str, method: &str, metric: &str| value(&lines, problem, method, metric);
+    for problem in ["noise-digits", "digits-translation"] {
+        let accuracy = get(problem, "Same distribution (floor)", "classifier_accuracy").unwrap();
+        assert!(accuracy > 0.8, "{problem}: classifier accuracy {accuracy}");
+        let floor = get(problem, "Same distribution (floor)", "w2_backward").unwrap();
+        let gaussian = get(problem, "Gaussian fit (reference)", "w2_backward").unwrap();
+        assert!(
+            floor < gaussian,
+            "{problem}: floor {floor}, Gaussian {gaussian}"
+        );
+        for method in ["DSB", "DSBM-IMF"] {
+            let w2 = get(problem, method, "w2_backward").unwrap();
+            let gap = get(problem, method, "class_gap_backward").unwrap();
+            assert!(
+                w2 > floor && (0.0..=100.0).contains(&gap),
+                "{problem} {method}: {w2}, {gap}"
+            );
+        }
+    }
+}
+
 #[test]
 fn quick_paper_s1() {
     let lines = quick_file("experiments/paper/quick/s1.yaml", "paper-s1-quick");
