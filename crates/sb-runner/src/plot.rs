@@ -241,6 +241,9 @@ pub fn plot_model(dir: &Path) -> Result<()> {
         },
     ];
     samples_figure(dir, "samples", &panels)?;
+    if image_side(tb.ncols()).is_some() {
+        images_figure(&dir.join("images.png"), bwd.view(), tb.view(), jb.view())?;
+    }
     // Leave-one-out models: the prediction of the held-out time against the cells observed
     // then (`prediction.png` / `.svg`).
     let (predicted, held_out) = (dir.join("predicted.npy"), dir.join("held_out.npy"));
@@ -256,6 +259,87 @@ pub fn plot_model(dir: &Path) -> Result<()> {
         samples_figure(dir, "prediction", std::slice::from_ref(&panel))?;
     }
     Ok(())
+}
+
+/// The side `k` of square images of `d = k²` pixels (k ≥ 8), if the points are such images.
+fn image_side(d: usize) -> Option<usize> {
+    let k = (d as f64).sqrt().round() as usize;
+    (k >= 8 && k * k == d).then_some(k)
+}
+
+/// Cells of the image figure: images per row, rows of generated and of true images, states
+/// shown per trajectory.
+const GRID: (usize, usize, usize) = (8, 4, 8);
+
+/// `images.png` for points that are square images (d = k², k ≥ 8): generated π0 images (top
+/// rows), true test images (middle rows) and backward trajectories, one per row, from the π1
+/// start (left) to the generated image (right). Grey levels span the true images' range.
+///
+/// # Errors
+/// A file cannot be written.
+pub fn images_figure(
+    path: &Path,
+    generated: ArrayView2<'_, f64>,
+    truth: ArrayView2<'_, f64>,
+    trajectories: ArrayView2<'_, f64>,
+) -> Result<()> {
+    let d = truth.ncols();
+    let Some(k) = image_side(d) else {
+        return Ok(());
+    };
+    let (per_row, rows, states) = GRID;
+    let lo = truth.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = truth.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let span = (hi - lo).max(1e-12);
+    let steps = trajectories.ncols().checked_div(d).unwrap_or(0);
+    let n_traj = trajectories.nrows().min(per_row);
+    let cell = 4 * k + 4;
+    let total_rows = 2 * rows + n_traj + 1;
+    let size = (
+        (per_row.max(states) * cell) as u32,
+        (total_rows * cell) as u32,
+    );
+    writable(path)?;
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    let err = |e: DrawingAreaErrorKind<_>| {
+        with_path(path, RunnerError::Input(format!("drawing images: {e}")))
+    };
+    root.fill(&WHITE).map_err(err)?;
+    let draw_image = |row: usize, col: usize, pixels: &[f64]| -> Result<()> {
+        let (x0, y0) = ((col * cell + 2) as i32, (row * cell + 2) as i32);
+        for (j, &v) in pixels.iter().enumerate() {
+            let g = (255.0 * (1.0 - ((v - lo) / span).clamp(0.0, 1.0))) as u8;
+            let (px, py) = (x0 + 4 * (j % k) as i32, y0 + 4 * (j / k) as i32);
+            root.draw(&Rectangle::new(
+                [(px, py), (px + 4, py + 4)],
+                RGBColor(g, g, g).filled(),
+            ))
+            .map_err(err)?;
+        }
+        Ok(())
+    };
+    for (block, points) in [(0, generated), (rows, truth)] {
+        for i in 0..(rows * per_row).min(points.nrows()) {
+            let image: Vec<f64> = points.row(i).to_vec();
+            draw_image(block + i / per_row, i % per_row, &image)?;
+        }
+    }
+    for t in 0..n_traj {
+        for c in 0..states.min(steps) {
+            // Evenly spaced states from the start to the end.
+            let s = if states > 1 {
+                c * (steps - 1) / (states - 1)
+            } else {
+                0
+            };
+            let image: Vec<f64> = trajectories
+                .row(t)
+                .slice(ndarray::s![s * d..(s + 1) * d])
+                .to_vec();
+            draw_image(2 * rows + 1 + t, c, &image)?;
+        }
+    }
+    root.present().map_err(err)
 }
 
 /// One method's curve: its name and `(pass, W2 forward, W2 backward)` points.
