@@ -282,6 +282,7 @@ fn bad_experiment_files_name_file_and_key() {
         ("class_gap_without_labels", TINY.replace("metrics: [w2, w1, mmd]", "metrics: [w2, class_gap]")),
         ("labels_on_a_gaussian_end", TINY.replace("    sigma: 1.0\n", "    sigma: 1.0\n    labels: labels.npy\n")),
         ("gaussian_row_without_split", TINY.replace("    sigma: 1.0\n", "    sigma: 1.0\n    gaussian_row: true\n")),
+        ("gaussian_metric_on_a_mixture_prior", TINY.replace("    pi0: {kind: gaussian, dim: 2, mean: -1.0, cov: 0.5}\n    pi1: {kind: gaussian, dim: 2, mean: 1.0, cov: 1.0}", "    inverse: {prior: {kind: mixture, components: [{mean: [0.0, 1.0]}, {mean: [0.0, -1.0]}]}, operator: {kind: partial, observed: 1}, noise: 0.3}").replace("metrics: [w2, w1, mmd]", "metrics: [posterior_cbw_uvp]")),
         ("bad_rotation", TINY.replace("{kind: gaussian, dim: 2, mean: 1.0, cov: 1.0}", "{kind: gaussian, dim: 2, cov: {rotation_seed: 1, scale_min: 2.0, scale_max: 0.5}}")),
     ];
     for (name, text) in cases {

@@ -439,6 +439,20 @@ fn quick_c1() {
         );
         assert!(get(problem, "DSB", "posterior_cbw_uvp@100").is_none());
     }
+    // The mixture prior: W2 against rejection-sampled posterior draws; the prior row (y ignored)
+    // lies far above the exact draws' row, and the conditional DSBM well below the prior row.
+    let floor = get("c1-d2-mixture", "Exact posterior (floor)", "posterior_w2").unwrap();
+    let prior = get(
+        "c1-d2-mixture",
+        "Prior, y ignored (reference)",
+        "posterior_w2",
+    )
+    .unwrap();
+    let dsbm = get("c1-d2-mixture", "DSBM-IMF", "posterior_w2").unwrap();
+    assert!(
+        prior > 2.0 * floor && dsbm < 0.5 * prior,
+        "{floor}, {prior}, {dsbm}"
+    );
 }
 
 /// I1 quick tier: the digits end to end. The classifier fitted on the train split recognises

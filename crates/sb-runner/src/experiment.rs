@@ -267,6 +267,10 @@ pub enum Metric {
     /// Inverse problems: the posterior-mean part alone, `100 · mean_y ‖m̂(y) − m_post(y)‖² /
     /// tr Σ_post` (%).
     PosteriorMeanUvp,
+    /// Inverse problems, any prior: exact W2 between each observation's conditional samples
+    /// and as many exact posterior draws (closed form, or rejection sampling from the prior),
+    /// averaged over the observations.
+    PosteriorW2,
 }
 
 impl Metric {
@@ -288,6 +292,7 @@ impl Metric {
             Self::ClassGap => "class_gap",
             Self::PosteriorCbwUvp => "posterior_cbw_uvp",
             Self::PosteriorMeanUvp => "posterior_mean_uvp",
+            Self::PosteriorW2 => "posterior_w2",
         }
     }
 
@@ -303,6 +308,7 @@ impl Metric {
                 | Self::ClassGap
                 | Self::PosteriorCbwUvp
                 | Self::PosteriorMeanUvp
+                | Self::PosteriorW2
         )
     }
 
@@ -652,7 +658,7 @@ impl Experiment {
         {
             return Err(if p.inverse.is_some() {
                 format!(
-                    "problems[{i}]: metric `{}` does not apply to an inverse problem; it takes posterior_cbw_uvp and posterior_mean_uvp",
+                    "problems[{i}]: metric `{}` does not apply to an inverse problem; it takes posterior_cbw_uvp, posterior_mean_uvp and posterior_w2",
                     m.as_str()
                 )
             } else {
@@ -662,7 +668,7 @@ impl Experiment {
                 )
             });
         }
-        if p.inverse.is_some() {
+        if let Some(inv) = &p.inverse {
             if p.pi0.is_some() || p.pi1.is_some() || p.leave_one_out.is_some() {
                 return Err(format!(
                     "problems[{i}]: give inverse alone (it defines both ends), not with pi0, pi1 or leave_one_out"
@@ -678,6 +684,17 @@ impl Experiment {
                     "problems[{i}].sigma: an inverse problem needs a value > 0, got {}",
                     p.sigma
                 ));
+            }
+            if !matches!(inv.prior.gaussian_parameters(), Ok(Some(_))) {
+                if let Some(m) = metrics
+                    .iter()
+                    .find(|m| matches!(m, Metric::PosteriorCbwUvp | Metric::PosteriorMeanUvp))
+                {
+                    return Err(format!(
+                        "problems[{i}]: metric `{}` compares with the Gaussian posterior, but inverse.prior is not `kind: gaussian`; use posterior_w2",
+                        m.as_str()
+                    ));
+                }
             }
             if self.eval.ode || self.eval.quiet_end {
                 return Err(format!(

@@ -1,6 +1,7 @@
-//! Conditional bridges on linear-Gaussian inverse problems (suite C1, SPEC §8).
+//! Conditional bridges on inverse problems with linear observations (suite C1, SPEC §8).
 //!
-//! `x ~ N(m, Σ)`, `y = A x + η`, `η ~ N(0, noise² I)`. The bridge's state is `[x, y]` with `y`
+//! `x ~ prior`, `y = A x + η`, `η ~ N(0, noise² I)`; with a Gaussian prior `N(m, Σ)` the
+//! posterior has a closed form, otherwise it is sampled exactly by rejection. The bridge's state is `[x, y]` with `y`
 //! frozen: π0 is the joint of `(x, y)`, π1 the reference of `x` (N(0, I) unless given) beside
 //! the same `y`, so one trained bridge samples `p(x | y)` backward from `[z, y]` for any `y`.
 //! It is scored against the exact posterior at fixed observations.
@@ -21,7 +22,9 @@ use crate::Result;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InverseSpec {
-    /// The prior of `x` (`kind: gaussian`).
+    /// The prior of `x`: `kind: gaussian` for the closed-form posterior (and the metrics
+    /// posterior_cbw_uvp, posterior_mean_uvp), or any distribution (posterior_w2 against
+    /// rejection-sampled posterior draws).
     pub prior: Distribution,
     /// The observation operator `A`.
     pub operator: Operator,
@@ -103,39 +106,77 @@ impl Operator {
 
 /// The metrics of this module: they need an `inverse` problem.
 pub fn is_posterior(metric: Metric) -> bool {
-    matches!(metric, Metric::PosteriorCbwUvp | Metric::PosteriorMeanUvp)
+    matches!(
+        metric,
+        Metric::PosteriorCbwUvp | Metric::PosteriorMeanUvp | Metric::PosteriorW2
+    )
 }
 
-/// A loaded inverse problem: its exact posterior, the observations it is scored at and the
-/// reference of `x`.
+/// A loaded inverse problem: its prior, operator and noise, the exact posterior when the prior
+/// is Gaussian, the observations it is scored at and the reference of `x`.
 pub struct InverseData {
-    /// The problem and its posterior.
-    pub problem: LinearGaussian,
+    /// The prior of `x`.
+    pub prior: Source,
+    /// The observation operator `A` (m × d).
+    pub operator: Array2<f64>,
+    /// The observation noise's standard deviation.
+    pub noise: f64,
+    /// A Gaussian prior's problem and closed-form posterior.
+    pub gaussian: Option<LinearGaussian>,
     /// The fixed observations, one per row (the same for every seed and method).
     pub observations: Array2<f64>,
     /// The bridge's other end for `x`.
     pub reference: Source,
 }
 
+impl InverseData {
+    /// The number of unknowns `d`.
+    pub fn dim(&self) -> usize {
+        self.operator.ncols()
+    }
+
+    /// The number of observed values `m`.
+    pub fn observation_dim(&self) -> usize {
+        self.operator.nrows()
+    }
+
+    /// `n` joint draws `[x, y]` of the prior and the observation model.
+    fn joint_draws(&self, n: usize, rng: &mut SbRng) -> Array2<f64> {
+        let (d, m) = (self.dim(), self.observation_dim());
+        let x = self.prior.sample(n, rng);
+        let noise = Array2::from_shape_vec((n, m), rng.normal_f64(n * m)).expect("n·m draws");
+        let y = x.dot(&self.operator.t()) + noise * self.noise;
+        let mut out = Array2::zeros((n, d + m));
+        out.slice_mut(s![.., ..d]).assign(&x);
+        out.slice_mut(s![.., d..]).assign(&y);
+        out
+    }
+}
+
 /// The stream of the fixed observations (distinct from every job's streams).
 const OBSERVATION_STREAM: u64 = 0x0b5e_7e00;
+/// The stream of a non-Gaussian prior's pool of joint draws.
+const POOL_STREAM: u64 = 0x0b5e_7e01;
+/// Joint draws in a non-Gaussian prior's training pool.
+const POOL: usize = 200_000;
 
 /// Loads `spec` with `inputs` fixed observations; returns the data and the two ends of the
 /// bridge's state `[x, y]`: π0 the joint, π1 the reference of `x` beside a placeholder `y`
-/// (the trainer gives each π1 draw the `y` of its row's π0 draw).
+/// (the trainer gives each π1 draw the `y` of its row's π0 draw). A Gaussian prior's joint is
+/// drawn afresh; any other prior's is a pool of 200,000 joint draws (its posterior has no
+/// closed form: the metric `posterior_w2` compares with rejection-sampled posterior draws).
 ///
 /// # Errors
-/// A prior or reference that is not Gaussian, an invalid operator or noise, named by key.
+/// A reference that is not Gaussian, an invalid prior, operator or noise, named by key.
 pub fn load(
     spec: &InverseSpec,
     inputs: usize,
 ) -> std::result::Result<(InverseData, Source, Source), String> {
-    let (mean, cov) = spec
+    let prior = spec
         .prior
-        .gaussian_parameters()
-        .map_err(|e| format!("inverse.prior: {e}"))?
-        .ok_or("inverse.prior must be `kind: gaussian` (its posterior is the exact truth)")?;
-    let d = mean.len();
+        .load()
+        .map_err(|e| format!("inverse.prior: {e}"))?;
+    let d = prior.dim();
     let a = spec
         .operator
         .matrix(d)
@@ -144,8 +185,17 @@ pub fn load(
         return Err(format!("inverse.noise must be > 0, got {}", spec.noise));
     }
     let m = a.nrows();
-    let problem = LinearGaussian::new(mean, cov, a, Array2::eye(m) * spec.noise.powi(2))
-        .map_err(|e| format!("inverse: {e}"))?;
+    let gaussian_problem = match spec
+        .prior
+        .gaussian_parameters()
+        .map_err(|e| format!("inverse.prior: {e}"))?
+    {
+        Some((mean, cov)) => Some(
+            LinearGaussian::new(mean, cov, a.clone(), Array2::eye(m) * spec.noise.powi(2))
+                .map_err(|e| format!("inverse: {e}"))?,
+        ),
+        None => None,
+    };
     let (ref_mean, ref_cov) = match &spec.reference {
         None => (Array1::zeros(d), Array2::eye(d)),
         Some(r) => {
@@ -162,34 +212,92 @@ pub fn load(
             (rm, rc)
         }
     };
-    let gaussian = |mean: &Array1<f64>, cov: &Array2<f64>| {
-        Distribution::Gaussian {
-            dim: mean.len(),
-            mean: VectorSpec::Full(mean.to_vec()),
-            cov: MatrixSpec::Full(cov.rows().into_iter().map(|r| r.to_vec()).collect()),
-        }
-        .load()
-        .map_err(|e| e.to_string())
-    };
-    let (jm, jc) = problem.joint();
-    let pi0 = gaussian(&jm, &jc).map_err(|e| format!("inverse: the joint of (x, y): {e}"))?;
-    let reference = gaussian(&ref_mean, &ref_cov).map_err(|e| format!("inverse.reference: {e}"))?;
+    let reference =
+        gaussian_source(&ref_mean, &ref_cov).map_err(|e| format!("inverse.reference: {e}"))?;
     let mut pm = Array1::zeros(d + m);
     pm.slice_mut(s![..d]).assign(&ref_mean);
     let mut pc = Array2::eye(d + m);
     pc.slice_mut(s![..d, ..d]).assign(&ref_cov);
-    let pi1 = gaussian(&pm, &pc).map_err(|e| format!("inverse.reference: {e}"))?;
-    let joint = pi0.sample(inputs, &mut SbRng::stream(0, OBSERVATION_STREAM));
-    let observations = joint.slice(s![.., d..]).to_owned();
-    Ok((
-        InverseData {
-            problem,
-            observations,
-            reference,
-        },
-        pi0,
-        pi1,
-    ))
+    let pi1 = gaussian_source(&pm, &pc).map_err(|e| format!("inverse.reference: {e}"))?;
+    let mut data = InverseData {
+        prior,
+        operator: a,
+        noise: spec.noise,
+        gaussian: gaussian_problem,
+        observations: Array2::zeros((0, m)),
+        reference,
+    };
+    let mut obs_rng = SbRng::stream(0, OBSERVATION_STREAM);
+    let (pi0, joint) = match &data.gaussian {
+        Some(p) => {
+            let (jm, jc) = p.joint();
+            let pi0 = gaussian_source(&jm, &jc)
+                .map_err(|e| format!("inverse: the joint of (x, y): {e}"))?;
+            let joint = pi0.sample(inputs, &mut obs_rng);
+            (pi0, joint)
+        }
+        None => {
+            let pool = data.joint_draws(POOL, &mut SbRng::stream(0, POOL_STREAM));
+            (
+                Source::empirical(pool),
+                data.joint_draws(inputs, &mut obs_rng),
+            )
+        }
+    };
+    data.observations = joint.slice(s![.., d..]).to_owned();
+    Ok((data, pi0, pi1))
+}
+
+fn gaussian_source(mean: &Array1<f64>, cov: &Array2<f64>) -> std::result::Result<Source, String> {
+    Distribution::Gaussian {
+        dim: mean.len(),
+        mean: VectorSpec::Full(mean.to_vec()),
+        cov: MatrixSpec::Full(cov.rows().into_iter().map(|r| r.to_vec()).collect()),
+    }
+    .load()
+    .map_err(|e| e.to_string())
+}
+
+/// `n` exact posterior draws of `x | y`: from the closed form for a Gaussian prior, otherwise
+/// by rejection (prior draws accepted with probability `exp(−‖y − A x‖² / (2 noise²))`, the
+/// likelihood over its maximum: exact).
+///
+/// # Errors
+/// An acceptance rate so low that 10⁷ prior draws give fewer than `n` (a noise far below the
+/// prior's spread around this `y`).
+pub fn posterior_draws(
+    data: &InverseData,
+    y: ndarray::ArrayView1<'_, f64>,
+    n: usize,
+    rng: &mut SbRng,
+) -> std::result::Result<Array2<f64>, String> {
+    if let Some(p) = &data.gaussian {
+        let m = p.posterior_mean(y).map_err(|e| e.to_string())?;
+        return gaussian_source(&m, p.posterior_cov()).map(|s| s.sample(n, rng));
+    }
+    const BATCH: usize = 4096;
+    const LIMIT: usize = 10_000_000;
+    let d = data.dim();
+    let mut kept: Vec<f64> = Vec::with_capacity(n * d);
+    let mut drawn = 0;
+    while kept.len() < n * d {
+        if drawn >= LIMIT {
+            return Err(format!(
+                "rejection sampling of the posterior accepted {} of {LIMIT} prior draws at y = {y}; raise inverse.noise",
+                kept.len() / d
+            ));
+        }
+        let x = data.prior.sample(BATCH, rng);
+        let fit = x.dot(&data.operator.t());
+        for (row, ax) in x.rows().into_iter().zip(fit.rows()) {
+            let r2: f64 = ax.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum();
+            if rng.uniform() < (-r2 / (2.0 * data.noise * data.noise)).exp() && kept.len() < n * d {
+                kept.extend(row.iter());
+            }
+        }
+        drawn += BATCH;
+    }
+    Ok(Array2::from_shape_vec((n, d), kept).expect("n rows of d"))
 }
 
 /// Conditional samples of a trained bridge: `per_input` draws of `x | y` for each observation,
@@ -205,8 +313,8 @@ pub fn conditional_samples(
     steps: Option<usize>,
     rng: &mut SbRng,
 ) -> Result<Vec<Array2<f64>>> {
-    let (d, k) = (data.problem.dim(), data.observations.nrows());
-    let m = data.problem.observation_dim();
+    let (d, k) = (data.dim(), data.observations.nrows());
+    let m = data.observation_dim();
     let mut start = Array2::zeros((k * per_input, d + m));
     let z = data.reference.sample(k * per_input, rng);
     start.slice_mut(s![.., ..d]).assign(&z);
@@ -231,35 +339,38 @@ pub fn conditional_samples(
         .collect())
 }
 
+/// The stream of the posterior draws that `posterior_w2` compares with (the same for every job).
+const TRUTH_STREAM: u64 = 10;
+
 /// The posterior metrics of conditional samples (one array per observation of `data`).
 ///
 /// # Errors
-/// A metric error.
+/// A metric error, or a Gaussian metric on a problem without a Gaussian prior.
 pub fn posterior_metrics(
     samples: &[Array2<f64>],
     data: &InverseData,
     metrics: &[Metric],
 ) -> Result<Vec<(String, f64)>> {
-    let cov = data.problem.posterior_cov();
-    let trace = cov.diag().sum();
-    let means: Vec<Array1<f64>> = data
-        .observations
-        .rows()
-        .into_iter()
-        .map(|y| data.problem.posterior_mean(y))
-        .collect::<std::result::Result<_, _>>()?;
     let mut out = Vec::new();
     for &metric in metrics {
-        let value = match metric {
-            Metric::PosteriorCbwUvp => {
+        let value = match (metric, &data.gaussian) {
+            (Metric::PosteriorCbwUvp | Metric::PosteriorMeanUvp, None) => {
+                return Err(crate::RunnerError::Input(format!(
+                    "metric `{}` compares with a Gaussian posterior; this prior is not Gaussian (use posterior_w2)",
+                    metric.as_str()
+                )))
+            }
+            (Metric::PosteriorCbwUvp, Some(p)) => {
+                let (cov, means) = gaussian_posteriors(p, data)?;
                 let conditionals: Vec<_> = samples
                     .iter()
                     .zip(&means)
                     .map(|(x, m)| (x.view(), m.view(), cov))
                     .collect();
-                sb_eval::cbw2_uvp(&conditionals, trace)?
+                sb_eval::cbw2_uvp(&conditionals, cov.diag().sum())?
             }
-            Metric::PosteriorMeanUvp => {
+            (Metric::PosteriorMeanUvp, Some(p)) => {
+                let (cov, means) = gaussian_posteriors(p, data)?;
                 let total: f64 = samples
                     .iter()
                     .zip(&means)
@@ -268,7 +379,17 @@ pub fn posterior_metrics(
                         diff.dot(&diff)
                     })
                     .sum();
-                100.0 * total / samples.len() as f64 / trace
+                100.0 * total / samples.len() as f64 / cov.diag().sum()
+            }
+            (Metric::PosteriorW2, _) => {
+                let mut rng = SbRng::stream(0, TRUTH_STREAM);
+                let mut total = 0.0;
+                for (x, y) in samples.iter().zip(data.observations.rows()) {
+                    let truth = posterior_draws(data, y, x.nrows(), &mut rng)
+                        .map_err(crate::RunnerError::Input)?;
+                    total += sb_eval::w2(x.view(), truth.view())?.value;
+                }
+                total / samples.len() as f64
             }
             _ => continue,
         };
@@ -277,42 +398,40 @@ pub fn posterior_metrics(
     Ok(out)
 }
 
-/// Exact draws of `x | y` for each observation (`kind` = the closed form), or draws of the
-/// prior that ignore `y` (`kind` = the prior reference row).
+/// The posterior covariance and each observation's posterior mean.
+fn gaussian_posteriors<'a>(
+    p: &'a LinearGaussian,
+    data: &InverseData,
+) -> Result<(&'a Array2<f64>, Vec<Array1<f64>>)> {
+    let means = data
+        .observations
+        .rows()
+        .into_iter()
+        .map(|y| p.posterior_mean(y))
+        .collect::<std::result::Result<_, _>>()?;
+    Ok((p.posterior_cov(), means))
+}
+
+/// Exact posterior draws of `x | y` for each observation (the floor row), or draws of the
+/// prior that ignore `y` (the prior row).
 fn reference_samples(
     reference: Reference,
     data: &InverseData,
     per_input: usize,
     rng: &mut SbRng,
 ) -> std::result::Result<Vec<Array2<f64>>, String> {
-    let d = data.problem.dim();
-    let draw = |mean: &Array1<f64>, cov: &Array2<f64>, rng: &mut SbRng| {
-        Distribution::Gaussian {
-            dim: d,
-            mean: VectorSpec::Full(mean.to_vec()),
-            cov: MatrixSpec::Full(cov.rows().into_iter().map(|r| r.to_vec()).collect()),
-        }
-        .sample(per_input, rng)
-        .map_err(|e| e.to_string())
-    };
     data.observations
         .rows()
         .into_iter()
         .map(|y| match reference {
-            Reference::ClosedForm => {
-                let m = data.problem.posterior_mean(y).map_err(|e| e.to_string())?;
-                draw(&m, data.problem.posterior_cov(), rng)
-            }
-            _ => {
-                let (m, c) = data.problem.prior();
-                draw(m, c, rng)
-            }
+            Reference::Prior => Ok(data.prior.sample(per_input, rng)),
+            _ => posterior_draws(data, y, per_input, rng),
         })
         .collect()
 }
 
-/// The rows of a reference job on an inverse problem: the closed form's exact posterior draws
-/// (the estimator's floor at `eval.cond_samples` draws) or the prior's (y ignored).
+/// The rows of a reference job on an inverse problem: exact posterior draws (the estimator's
+/// floor at `eval.cond_samples` draws) or the prior's (y ignored).
 ///
 /// # Errors
 /// A metric error.
@@ -331,23 +450,13 @@ pub fn reference_values(
 /// Exact posterior draws for the first observation (for the run directory's picture).
 ///
 /// # Errors
-/// An invalid covariance (never, for a loaded problem).
+/// As [`posterior_draws`].
 pub fn first_posterior(
     data: &InverseData,
     n: usize,
     rng: &mut SbRng,
 ) -> std::result::Result<Array2<f64>, String> {
-    let mut one = reference_samples(
-        Reference::ClosedForm,
-        &InverseData {
-            problem: data.problem.clone(),
-            observations: data.observations.slice(s![..1, ..]).to_owned(),
-            reference: data.reference.clone(),
-        },
-        n,
-        rng,
-    )?;
-    Ok(one.remove(0))
+    posterior_draws(data, data.observations.row(0), n, rng)
 }
 
 #[cfg(test)]
@@ -391,5 +500,26 @@ mod tests {
         // 2,000 exact draws: a fraction of a percent; the prior misses x₁'s pinned value.
         assert!(exact[0].1 < 0.5 && exact[1].1 < 0.2, "{exact:?}");
         assert!(prior[0].1 > 20.0, "{prior:?}");
+    }
+
+    /// Rejection sampling, run on a Gaussian prior as if it had no closed form, gives the
+    /// closed-form posterior's moments.
+    #[test]
+    fn rejection_draws_match_the_closed_form() {
+        let spec: InverseSpec = serde_yaml::from_str(
+            "prior: {kind: gaussian, dim: 2, mean: 0.5, cov: [[1.0, 0.6], [0.6, 2.0]]}\noperator: {kind: partial, observed: 1}\nnoise: 0.5",
+        )
+        .unwrap();
+        let (mut data, _, _) = load(&spec, 3).unwrap();
+        let exact = data.gaussian.take().unwrap();
+        let mut rng = SbRng::new(4);
+        for y in data.observations.rows() {
+            let x = posterior_draws(&data, y, 20_000, &mut rng).unwrap();
+            let mean = x.mean_axis(Axis(0)).unwrap();
+            let cov = sb_eval::summary::covariance(x.view()).unwrap();
+            let (m, c) = (exact.posterior_mean(y).unwrap(), exact.posterior_cov());
+            assert!((&mean - &m).iter().all(|v| v.abs() < 0.03), "{mean} vs {m}");
+            assert!((&cov - c).iter().all(|v| v.abs() < 0.04), "{cov} vs {c}");
+        }
     }
 }

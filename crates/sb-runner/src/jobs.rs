@@ -31,6 +31,9 @@ pub enum Reference {
     /// Split problems with `gaussian_row`: a Gaussian fitted to each split end's train
     /// points, scored like a model.
     GaussianFit,
+    /// Inverse problems without a Gaussian prior: exact (rejection-sampled) posterior draws,
+    /// scored like a model (the estimator's floor).
+    ExactPosterior,
 }
 
 impl Reference {
@@ -43,6 +46,7 @@ impl Reference {
             Self::SameDistribution => "Same distribution (floor)",
             Self::Prior => "Prior, y ignored (reference)",
             Self::GaussianFit => "Gaussian fit (reference)",
+            Self::ExactPosterior => "Exact posterior (floor)",
         }
     }
 }
@@ -112,7 +116,16 @@ pub fn jobs(exp: &Experiment) -> Result<Vec<Job>> {
             }
             Some(_) => {}
             None if problem.inverse.is_some() => {
-                references.extend([Reference::ClosedForm, Reference::Prior]);
+                let gaussian = problem
+                    .inverse
+                    .as_ref()
+                    .is_some_and(|i| matches!(i.prior.gaussian_parameters(), Ok(Some(_))));
+                references.push(if gaussian {
+                    Reference::ClosedForm
+                } else {
+                    Reference::ExactPosterior
+                });
+                references.push(Reference::Prior);
             }
             None => {
                 if exp.metrics_for(problem).contains(&Metric::CrossCov) {

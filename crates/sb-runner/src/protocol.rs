@@ -386,7 +386,8 @@ pub fn gaussian_metrics(
             | Metric::XMean
             | Metric::ClassGap
             | Metric::PosteriorCbwUvp
-            | Metric::PosteriorMeanUvp => {}
+            | Metric::PosteriorMeanUvp
+            | Metric::PosteriorW2 => {}
         }
     }
     if wants(Metric::Kl) || wants(Metric::KlDiag) {
@@ -638,7 +639,7 @@ pub fn reference_values(
     let mut out = Vec::new();
     match (reference, data) {
         (
-            Reference::ClosedForm | Reference::Prior,
+            Reference::ClosedForm | Reference::ExactPosterior | Reference::Prior,
             ProblemData::Pair {
                 inverse: Some(inverse),
                 ..

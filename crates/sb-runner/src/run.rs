@@ -404,7 +404,7 @@ fn run_one(
         } => (inverse.as_deref(), classes.as_deref()),
         ProblemData::Course(_) => (None, None),
     };
-    let observation_dim = inverse.map_or(0, |d| d.problem.observation_dim());
+    let observation_dim = inverse.map_or(0, crate::inverse::InverseData::observation_dim);
     let solver = entry.method.build_conditional(sigma, observation_dim)?;
     let passes = entry.train.passes;
     let mut params: BTreeMap<String, String> = solver.params().into_iter().collect();
@@ -683,7 +683,7 @@ fn run_one(
         // An inverse problem's backward panel shows x | y for the first observation.
         let conditional = match inverse {
             Some(inv) if direction == Direction::Backward => {
-                let d = inv.problem.dim();
+                let d = inv.dim();
                 let y = inv.observations.row(0).mapv(|v| v as f32);
                 few.slice_mut(ndarray::s![.., d..])
                     .assign(&y.broadcast((k, y.len())).expect("one row per start"));
