@@ -297,9 +297,8 @@ impl BridgeSolver for Dsbm {
         let mut target = Array2::zeros((size, d));
         for (i, &r) in rows.iter().enumerate() {
             let t = rng.uniform_in(self.t_epsilon, 1.0 - self.t_epsilon);
-            let z = ndarray::Array1::from(rng.normal_f32(d));
+            let mut z = ndarray::Array1::from(rng.normal_f32(d));
             let (a, b) = (x0.row(r), x1.row(r));
-            let mut z = z;
             if self.observation_dim > 0 {
                 // No bridge noise on the observation: it stays the pair's y, and its target is 0.
                 z.slice_mut(ndarray::s![d - self.observation_dim..])

@@ -40,7 +40,7 @@ pub fn zero_tail(a: &mut Array2<f32>, m: usize) {
 }
 
 /// Copies the last `m` columns of `from` into `to` (rows matched one to one).
-pub fn copy_tail(to: &mut Array2<f32>, from: &Array2<f32>, m: usize) {
+pub fn copy_tail<A: Clone>(to: &mut Array2<A>, from: &Array2<A>, m: usize) {
     let d = to.ncols();
     to.slice_mut(ndarray::s![.., d - m..])
         .assign(&from.slice(ndarray::s![.., d - m..]));

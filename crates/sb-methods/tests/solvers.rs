@@ -53,19 +53,7 @@ fn check_solver_with(method: MethodConfig, passes: usize) {
     let pi1 = gaussian(mu1, var1).load().unwrap();
     let solver = method.build(1.0).unwrap();
     let name = solver.name(passes);
-    let net = NetConfig {
-        hidden: vec![64, 64],
-        ..NetConfig::default()
-    };
-    let train = TrainConfig {
-        passes,
-        steps_per_pass: 600,
-        batch_size: 512,
-        lr: 2e-3,
-        cache_size: 2048,
-        ..TrainConfig::default()
-    };
-    let trainer = Trainer::new(solver, net, train, Device::Cpu).unwrap();
+    let trainer = short_trainer(solver, passes, 600);
     let mut rng = SbRng::new(11);
     let bridge = trainer.train(&pi0, &pi1, &mut rng, &mut []).unwrap();
     for (direction, from, (mu, var)) in [
@@ -99,6 +87,27 @@ fn check_solver_with(method: MethodConfig, passes: usize) {
             }
         }
     }
+}
+
+/// The short training of every test body: [64, 64] networks, batch 512, lr 2e-3.
+fn short_trainer(
+    solver: Box<dyn sb_methods::BridgeSolver>,
+    passes: usize,
+    steps_per_pass: usize,
+) -> Trainer {
+    let net = NetConfig {
+        hidden: vec![64, 64],
+        ..NetConfig::default()
+    };
+    let train = TrainConfig {
+        passes,
+        steps_per_pass,
+        batch_size: 512,
+        lr: 2e-3,
+        cache_size: 2048,
+        ..TrainConfig::default()
+    };
+    Trainer::new(solver, net, train, Device::Cpu).unwrap()
 }
 
 fn check_moments(what: &str, x: &Array2<f32>, mu: [f64; 1], var: [f64; 1]) {
@@ -193,20 +202,8 @@ fn check_conditional(method: MethodConfig) {
     .unwrap();
     let solver = method.build_conditional(1.0, 1).unwrap();
     let name = format!("conditional {}", solver.name(8));
-    let net = NetConfig {
-        hidden: vec![64, 64],
-        ..NetConfig::default()
-    };
-    let train = TrainConfig {
-        passes: 8,
-        // The network learns a drift for every y: more steps than the unconditional body.
-        steps_per_pass: 1000,
-        batch_size: 512,
-        lr: 2e-3,
-        cache_size: 2048,
-        ..TrainConfig::default()
-    };
-    let trainer = Trainer::new(solver, net, train, Device::Cpu).unwrap();
+    // The network learns a drift for every y: more steps than the unconditional body.
+    let trainer = short_trainer(solver, 8, 1000);
     let mut rng = SbRng::new(12);
     let bridge = trainer.train(&pi0, &pi1, &mut rng, &mut []).unwrap();
     for y in [-1.0f32, 1.5] {

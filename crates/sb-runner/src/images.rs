@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use ndarray::{s, Array2, ArrayView2};
-use sb_data::{Distribution, MatrixSpec, SbRng, Split, VectorSpec};
+use ndarray::{Array2, ArrayView2};
+use sb_data::{SbRng, Split};
 use sb_eval::{class_shares, ClassifierOptions, SoftmaxClassifier};
 
 /// The classifier of a labelled π0 and what the floor row reports.
@@ -103,13 +103,7 @@ pub fn gaussian_fit_draws(
 ) -> std::result::Result<Array2<f64>, String> {
     let mean = sb_eval::summary::mean(train.view()).map_err(|e| e.to_string())?;
     let cov = sb_eval::summary::covariance(train.view()).map_err(|e| e.to_string())?;
-    let d = mean.len();
-    Distribution::Gaussian {
-        dim: d,
-        mean: VectorSpec::Full(mean.to_vec()),
-        cov: MatrixSpec::Full(cov.rows().into_iter().map(|r| r.to_vec()).collect()),
-    }
-    .sample(n, rng)
-    .map(|x| x.slice(s![.., ..]).to_owned())
-    .map_err(|e| format!("the Gaussian fitted to the train split: {e}"))
+    crate::inverse::gaussian_source(&mean, &cov)
+        .map(|g| g.sample(n, rng))
+        .map_err(|e| format!("the Gaussian fitted to the train split: {e}"))
 }

@@ -248,7 +248,14 @@ pub fn load(
     Ok((data, pi0, pi1))
 }
 
-fn gaussian_source(mean: &Array1<f64>, cov: &Array2<f64>) -> std::result::Result<Source, String> {
+/// A Gaussian source with this mean and full covariance.
+///
+/// # Errors
+/// A covariance that is not positive semi-definite.
+pub(crate) fn gaussian_source(
+    mean: &Array1<f64>,
+    cov: &Array2<f64>,
+) -> std::result::Result<Source, String> {
     Distribution::Gaussian {
         dim: mean.len(),
         mean: VectorSpec::Full(mean.to_vec()),
@@ -351,29 +358,33 @@ pub fn posterior_metrics(
     data: &InverseData,
     metrics: &[Metric],
 ) -> Result<Vec<(String, f64)>> {
+    // A Gaussian prior's posterior covariance and each observation's posterior mean, once.
+    let posteriors = data
+        .gaussian
+        .as_ref()
+        .map(|p| gaussian_posteriors(p, data))
+        .transpose()?;
     let mut out = Vec::new();
     for &metric in metrics {
-        let value = match (metric, &data.gaussian) {
+        let value = match (metric, &posteriors) {
             (Metric::PosteriorCbwUvp | Metric::PosteriorMeanUvp, None) => {
                 return Err(crate::RunnerError::Input(format!(
                     "metric `{}` compares with a Gaussian posterior; this prior is not Gaussian (use posterior_w2)",
                     metric.as_str()
                 )))
             }
-            (Metric::PosteriorCbwUvp, Some(p)) => {
-                let (cov, means) = gaussian_posteriors(p, data)?;
+            (Metric::PosteriorCbwUvp, Some((cov, means))) => {
                 let conditionals: Vec<_> = samples
                     .iter()
-                    .zip(&means)
-                    .map(|(x, m)| (x.view(), m.view(), cov))
+                    .zip(means)
+                    .map(|(x, m)| (x.view(), m.view(), *cov))
                     .collect();
                 sb_eval::cbw2_uvp(&conditionals, cov.diag().sum())?
             }
-            (Metric::PosteriorMeanUvp, Some(p)) => {
-                let (cov, means) = gaussian_posteriors(p, data)?;
+            (Metric::PosteriorMeanUvp, Some((cov, means))) => {
                 let total: f64 = samples
                     .iter()
-                    .zip(&means)
+                    .zip(means)
                     .map(|(x, m)| {
                         let diff = x.mean_axis(Axis(0)).expect("draws") - m;
                         diff.dot(&diff)

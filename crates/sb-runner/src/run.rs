@@ -462,12 +462,9 @@ fn run_one(
     );
     if observation_dim > 0 {
         // π1 = reference ⊗ p(y): its points take observations drawn from the joint.
-        let d = pi0.dim() - observation_dim;
-        pass_points
-            .1
-            .slice_mut(ndarray::s![.., d..])
-            .assign(&pass_points.3.slice(ndarray::s![.., d..]));
-        sb_methods::sampler::copy_tail(&mut pass_points.2, &pass_points.0, observation_dim);
+        let m = observation_dim;
+        sb_methods::sampler::copy_tail(&mut pass_points.1, &pass_points.3, m);
+        sb_methods::sampler::copy_tail(&mut pass_points.2, &pass_points.0, m);
     }
     let mut saver = EvaluatingCheckpointer::new(
         DirCheckpointer::new(checkpoints, 2),
@@ -516,9 +513,9 @@ fn run_one(
     sb_data::write_points(&model_dir.join("truth_backward.npy"), to_f32(true0).view())?;
 
     let mut values = Vec::new();
-    match &part {
+    match (&part, inverse) {
         // Leave-one-out: every cell of the earlier time, carried to the held-out fraction.
-        Some(p) => {
+        (Some(p), _) => {
             let predicted = bridge
                 .sample_until(
                     Direction::Forward,
@@ -568,8 +565,7 @@ fn run_one(
                 );
             }
         }
-        None if inverse.is_some() => {
-            let inverse = inverse.expect("matched");
+        (None, Some(inverse)) => {
             let samples = crate::inverse::conditional_samples(
                 &bridge,
                 inverse,
@@ -605,7 +601,7 @@ fn run_one(
             sb_data::write_points(&model_dir.join("backward.npy"), to_f32(&samples[0]).view())?;
             sb_data::write_points(&model_dir.join("truth_backward.npy"), to_f32(&exact).view())?;
         }
-        None => {
+        (None, None) => {
             for (k, direction, target) in
                 [(0, Direction::Forward, pi1), (1, Direction::Backward, pi0)]
             {
