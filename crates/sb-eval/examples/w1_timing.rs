@@ -14,8 +14,8 @@ fn main() {
     let b = ndarray::Array2::from_shape_fn((n, d), |_| rng.normal() + 0.5);
     let report = |name: &str, t: &sb_eval::Transport, s: f64| {
         println!(
-            "n = {n}, d = {d}, {name}: W1 = {:.15}, converged = {}, pivots = {}, {s:.3} s",
-            t.cost, t.converged, t.pivots
+            "n = {n}, d = {d}, {name}: W1 = {:.15}, converged = {}, pivots = {}, scans = {}, {s:.3} s",
+            t.cost, t.converged, t.pivots, t.scans
         );
     };
     if mode == "dense" || mode == "both" {
@@ -26,8 +26,11 @@ fn main() {
     }
     if mode == "points" || mode == "both" {
         let start = std::time::Instant::now();
-        let t = emd_points(a.view(), b.view(), Ground::Euclidean, EmdOptions::default())
-            .expect("valid clouds");
+        let options = EmdOptions {
+            neighbours: args.get(3).and_then(|k| k.parse().ok()),
+            ..EmdOptions::default()
+        };
+        let t = emd_points(a.view(), b.view(), Ground::Euclidean, options).expect("valid clouds");
         report("on the fly", &t, start.elapsed().as_secs_f64());
     }
 }

@@ -50,6 +50,6 @@ pub use gaussian::{gaussian_draws, GaussianBridge};
 pub use interpolation::{ot_interpolate, w1_weighted, w2_weighted};
 pub use inverse::LinearGaussian;
 pub use mmd::mmd_rbf;
-pub use simplex::{emd, emd_points, CostStorage, EmdOptions, Transport};
+pub use simplex::{emd, emd_points, CostStorage, EmdOptions, Transport, DEFAULT_NEIGHBOURS};
 pub use sinkhorn::{sinkhorn, EntropicTransport, SinkhornOptions};
-pub use wasserstein::{cost_matrix, exact, w1, w2, Distance, Ground, DENSE_MAX_BYTES};
+pub use wasserstein::{cost_matrix, exact, w1, w2, Distance, Ground, DENSE_MAX_PAIRS};

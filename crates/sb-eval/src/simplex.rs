@@ -39,6 +39,9 @@ pub struct Transport {
     pub converged: bool,
     /// Number of pivots.
     pub pivots: u64,
+    /// Scans of all `n·m` arcs that certified or refilled the candidate arcs (on-the-fly
+    /// costs; 0 for a dense matrix, whose block search prices every arc in turn).
+    pub scans: u32,
     /// Where the costs were read from: a dense matrix, or computed from the points where
     /// the method needed them.
     pub costs: CostStorage,
@@ -60,14 +63,54 @@ trait Costs: Sync {
     fn at(&self, i: usize, j: usize) -> f64;
     /// Costs `C_i,j0 … C_i,j0+len−1`: a slice of a matrix, or `buf` filled.
     fn row<'s>(&'s self, i: usize, j0: usize, len: usize, buf: &'s mut [f64]) -> &'s [f64];
-    fn max_abs(&self) -> f64;
+    /// The (at most `keep`) arcs of row `i` of least reduced cost below `tol`, least first.
+    fn most_negative(&self, scan: RowScan<'_>, buf: &mut [f64]) -> Vec<(f64, u32)> {
+        let mut worst = Vec::new();
+        let mut bound = scan.tol;
+        let m = scan.sinks.len();
+        for j0 in (0..m).step_by(TILE) {
+            let len = TILE.min(m - j0);
+            let row = self.row(scan.i, j0, len, buf);
+            for (j, (&c, &p)) in row.iter().zip(&scan.sinks[j0..j0 + len]).enumerate() {
+                let r = c + scan.pi_source - p;
+                if r < bound {
+                    keep_least(&mut worst, (r, (j0 + j) as u32), scan.keep);
+                    if worst.len() == scan.keep {
+                        bound = worst[scan.keep - 1].0;
+                    }
+                }
+            }
+        }
+        worst
+    }
     fn storage(&self) -> CostStorage;
+}
+
+/// One source's row in a scan of all arcs: its index and potential, the sinks' potentials,
+/// the bound a reduced cost must be below, a margin above the rounding of reduced costs
+/// (for filters that skip arcs cheaply), and how many arcs to keep.
+#[derive(Clone, Copy)]
+struct RowScan<'a> {
+    i: usize,
+    pi_source: f64,
+    sinks: &'a [f64],
+    tol: f64,
+    slack: f64,
+    keep: usize,
+    /// The largest sink potential of each tile of [`TILE`] sinks.
+    tile_max: &'a [f64],
 }
 
 /// A dense row-major cost matrix with `m` columns.
 struct DenseCosts<'a> {
     cost: &'a [f64],
     m: usize,
+}
+
+impl DenseCosts<'_> {
+    fn max_abs(&self) -> f64 {
+        self.cost.iter().fold(0.0f64, |acc, v| acc.max(v.abs()))
+    }
 }
 
 impl Costs for DenseCosts<'_> {
@@ -77,9 +120,6 @@ impl Costs for DenseCosts<'_> {
     fn row<'s>(&'s self, i: usize, j0: usize, len: usize, _: &'s mut [f64]) -> &'s [f64] {
         let e = i * self.m + j0;
         &self.cost[e..e + len]
-    }
-    fn max_abs(&self) -> f64 {
-        self.cost.iter().fold(0.0f64, |acc, v| acc.max(v.abs()))
     }
     fn storage(&self) -> CostStorage {
         CostStorage::Dense
@@ -98,6 +138,10 @@ struct PointCosts {
     m: usize,
     d: usize,
     ground: Ground,
+    /// Per tile of [`TILE`] consecutive sinks: the centre of its bounding box (`d` values
+    /// each) and a radius that covers the tile's sinks.
+    centres: Vec<f64>,
+    radii: Vec<f64>,
 }
 
 impl PointCosts {
@@ -109,12 +153,83 @@ impl PointCosts {
                 bt[k * m + j] = *v;
             }
         }
+        let (mut centres, mut radii) = (Vec::new(), Vec::new());
+        for j0 in (0..m).step_by(TILE) {
+            let tile = b.slice(ndarray::s![j0..(j0 + TILE).min(m), ..]);
+            let centre: Vec<f64> = tile
+                .columns()
+                .into_iter()
+                .map(|c| {
+                    let (lo, hi) = c.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                        (lo.min(v), hi.max(v))
+                    });
+                    0.5 * (lo + hi)
+                })
+                .collect();
+            let far = tile.outer_iter().fold(0.0f64, |acc, y| {
+                acc.max(y.iter().zip(&centre).map(|(v, c)| (v - c) * (v - c)).sum())
+            });
+            // Above the largest distance, with room for its rounding.
+            radii.push(far.sqrt() * (1.0 + 1e-12) + f64::MIN_POSITIVE);
+            centres.extend(centre);
+        }
         Self {
             a: a.iter().copied().collect(),
             b: bt,
             m,
             d,
             ground,
+            centres,
+            radii,
+        }
+    }
+}
+
+impl PointCosts {
+    /// Squared distances from source `i` to sinks `j0 … j0 + out.len() − 1`, summed over the
+    /// coordinates in increasing order (as [`Costs::at`] and [`crate::cost_matrix`] do).
+    fn squared_row(&self, i: usize, j0: usize, out: &mut [f64]) {
+        let x = &self.a[i * self.d..(i + 1) * self.d];
+        pulp::Arch::new().dispatch(SquaredRow {
+            x,
+            b: &self.b,
+            m: self.m,
+            j0,
+            out,
+        });
+    }
+
+    /// The cost of a squared distance.
+    fn finish(&self, q: f64) -> f64 {
+        match self.ground {
+            Ground::Euclidean => q.sqrt(),
+            Ground::SquaredEuclidean => q,
+        }
+    }
+}
+
+/// [`PointCosts::squared_row`]'s loops, compiled for the machine's vector width.
+struct SquaredRow<'a> {
+    x: &'a [f64],
+    b: &'a [f64],
+    m: usize,
+    j0: usize,
+    out: &'a mut [f64],
+}
+
+impl pulp::WithSimd for SquaredRow<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let len = self.out.len();
+        self.out.fill(0.0);
+        for (k, &xk) in self.x.iter().enumerate() {
+            let col = &self.b[k * self.m + self.j0..k * self.m + self.j0 + len];
+            for (c, &y) in self.out.iter_mut().zip(col) {
+                let t = xk - y;
+                *c += t * t;
+            }
         }
     }
 }
@@ -137,15 +252,7 @@ impl Costs for PointCosts {
     }
     fn row<'s>(&'s self, i: usize, j0: usize, len: usize, buf: &'s mut [f64]) -> &'s [f64] {
         let out = &mut buf[..len];
-        out.fill(0.0);
-        let x = &self.a[i * self.d..(i + 1) * self.d];
-        for (k, &xk) in x.iter().enumerate() {
-            let col = &self.b[k * self.m + j0..k * self.m + j0 + len];
-            for (c, &y) in out.iter_mut().zip(col) {
-                let t = xk - y;
-                *c += t * t;
-            }
-        }
+        self.squared_row(i, j0, out);
         if self.ground == Ground::Euclidean {
             for c in out.iter_mut() {
                 *c = c.sqrt();
@@ -153,20 +260,55 @@ impl Costs for PointCosts {
         }
         out
     }
-    fn max_abs(&self) -> f64 {
-        use rayon::prelude::*;
-        let n = self.a.len() / self.d.max(1);
-        (0..n)
-            .into_par_iter()
-            .map_init(
-                || vec![0.0; self.m],
-                |buf, i| {
-                    self.row(i, 0, self.m, buf)
-                        .iter()
-                        .fold(0.0f64, |acc, v| acc.max(v.abs()))
-                },
-            )
-            .reduce(|| 0.0, f64::max)
+    fn most_negative(&self, scan: RowScan<'_>, buf: &mut [f64]) -> Vec<(f64, u32)> {
+        let RowScan {
+            i,
+            pi_source,
+            sinks,
+            tol,
+            slack,
+            keep,
+            ..
+        } = scan;
+        let m = sinks.len();
+        let mut worst: Vec<(f64, u32)> = Vec::new();
+        let mut bound = tol;
+        let x = &self.a[i * self.d..(i + 1) * self.d];
+        for (tile, j0) in (0..m).step_by(TILE).enumerate() {
+            // A lower bound on the tile's costs from its ball: skip the tile when even the
+            // sink of largest potential cannot price out.
+            let centre = &self.centres[tile * self.d..(tile + 1) * self.d];
+            let to_centre: f64 = x.iter().zip(centre).map(|(v, c)| (v - c) * (v - c)).sum();
+            let gap = (to_centre.sqrt() - self.radii[tile]).max(0.0);
+            let least = self.finish(gap * gap) * (1.0 - 1e-12);
+            if least >= bound - pi_source + scan.tile_max[tile] + slack {
+                continue;
+            }
+            let len = TILE.min(m - j0);
+            let squared = &mut buf[..len];
+            self.squared_row(i, j0, squared);
+            for (j, (&q, &p)) in squared.iter().zip(&sinks[j0..j0 + len]).enumerate() {
+                // `c + π_i − π_j < bound` needs `c < bound − π_i + π_j`; `slack` covers the
+                // rounding of both sides, so no arc that prices out is skipped here.
+                let room = bound - pi_source + p + slack;
+                let maybe = room > 0.0
+                    && match self.ground {
+                        Ground::Euclidean => q < room * room,
+                        Ground::SquaredEuclidean => q < room,
+                    };
+                if maybe {
+                    let c = self.finish(q);
+                    let r = c + pi_source - p;
+                    if r < bound {
+                        keep_least(&mut worst, (r, (j0 + j) as u32), keep);
+                        if worst.len() == keep {
+                            bound = worst[keep - 1].0;
+                        }
+                    }
+                }
+            }
+        }
+        worst
     }
     fn storage(&self) -> CostStorage {
         CostStorage::OnTheFly
@@ -178,7 +320,25 @@ impl Costs for PointCosts {
 pub struct EmdOptions {
     /// Stop after this many pivots and report `converged: false`. Defaults to no limit.
     pub max_pivots: Option<u64>,
+    /// [`emd_points`] only: how many nearest sinks of each source (and nearest sources of
+    /// each sink) start the candidate list. Defaults to [`DEFAULT_NEIGHBOURS`]; any value
+    /// gives the optimum, a good one gives it sooner.
+    pub neighbours: Option<usize>,
 }
+
+/// Nearest neighbours per point in the first candidate list of [`emd_points`].
+pub const DEFAULT_NEIGHBOURS: usize = 32;
+
+/// Columns of costs computed at once by the scans of all arcs (they stay in the L1 cache).
+const TILE: usize = 256;
+
+/// Most negative arcs of one source added to the candidate list by a certifying scan.
+const ADDED_PER_ROW: usize = 32;
+
+/// Candidate arcs priced per block, as a fraction of the root of their number: small
+/// blocks take more pivots that cost less each (at n = m = 20,000, d = 5: 1.0 gave
+/// 2.8·10⁶ pivots in 24.3 s, 0.1 gave 4.4·10⁶ in 15.7 s, 0.02 gave 5.5·10⁶ in 16.4 s).
+const BLOCK_FRACTION: f64 = 0.1;
 
 /// Solves `min_P Σ P_ij C_ij` subject to `P 1 = a`, `Pᵀ 1 = b`, `P ≥ 0` exactly.
 ///
@@ -224,16 +384,25 @@ pub fn emd(
     };
     let cost = cost.as_standard_layout();
     let cost = cost.as_slice().expect("standard layout is contiguous");
-    let mut net = Network::new(DenseCosts { cost, m }, (n, m), supply);
+    let costs = DenseCosts { cost, m };
+    let max_cost = costs.max_abs();
+    let mut net = Network::new(costs, (n, m), supply, max_cost, None);
     let converged = net.run(options.max_pivots);
     Ok(net.into_transport(total, converged))
 }
 
 /// [`emd`] between two uniformly weighted point clouds without the dense cost matrix: costs
-/// are computed from the points where the simplex needs them, so memory is `O((n + m)·d)`
-/// (the points, the tree, the plan) instead of `8·n·m` bytes. Same pivots, same plan and same
-/// cost as [`emd`] on [`crate::cost_matrix`] of the same points (the costs are bitwise equal);
-/// slower per pivot, as each priced arc costs `d` operations instead of one read.
+/// are computed from the points where the simplex needs them, so memory is `O((n + m)·(d + k))`
+/// (the points, the tree, the candidate arcs, the plan) instead of `8·n·m` bytes.
+///
+/// Pricing starts from candidate arcs: each source's `k` nearest sinks and each sink's `k`
+/// nearest sources ([`EmdOptions::neighbours`]), with their costs kept. When no candidate
+/// arc has a negative reduced cost, a scan of all `n·m` arcs on rayon's threads (costs
+/// computed row by row from the points) either certifies the potentials dual feasible, and
+/// the plan optimal by the same test as [`emd`] applies, or adds each source's most negative
+/// arcs to its list and pricing goes on. The optimal cost equals [`emd`]'s on
+/// [`crate::cost_matrix`] of the same points (the costs are bitwise equal); where the optimum
+/// is not unique the plan may be another optimal one.
 ///
 /// # Errors
 /// Empty or non-finite clouds, or different dimensions.
@@ -249,9 +418,180 @@ pub fn emd_points(
     let mut supply = vec![(m / g) as f64; n];
     supply.extend(std::iter::repeat_n(-((n / g) as f64), m));
     let total = (n / g * m) as f64;
-    let mut net = Network::new(PointCosts::new(a, b, ground), (n, m), supply);
+    let k = options.neighbours.unwrap_or(DEFAULT_NEIGHBOURS).max(1);
+    // The solver sees both clouds in a spatial order, so that a source's candidate sinks,
+    // and the tree's neighbours, lie close together in memory.
+    // (Measured at n = m = 20,000, d = 5: 11.3 s sorted, 17.7 s in the given order.)
+    let (order_a, order_b) = (spatial_order(a), spatial_order(b));
+    let a = a.select(ndarray::Axis(0), &order_a);
+    let b = b.select(ndarray::Axis(0), &order_b);
+    let costs = PointCosts::new(a.view(), b.view(), ground);
+    let reversed = PointCosts::new(b.view(), a.view(), ground);
+    let (near_sinks, max_cost) = nearest(&costs, n, m, k);
+    let (near_sources, _) = nearest(&reversed, m, n, k);
+    let candidates = Candidates::new(&costs, near_sinks, &near_sources);
+    let mut net = Network::new(costs, (n, m), supply, max_cost, Some(candidates));
     let converged = net.run(options.max_pivots);
-    Ok(net.into_transport(total, converged))
+    let mut t = net.into_transport(total, converged);
+    for (i, j, _) in &mut t.plan {
+        (*i, *j) = (order_a[*i], order_b[*j]);
+    }
+    t.plan.sort_by_key(|&(i, j, _)| (i, j));
+    let (alpha, beta) = &mut t.potentials;
+    *alpha = unpermute(alpha, &order_a);
+    *beta = unpermute(beta, &order_b);
+    Ok(t)
+}
+
+/// `out[order[k]] = values[k]`.
+fn unpermute(values: &[f64], order: &[usize]) -> Vec<f64> {
+    let mut out = vec![0.0; values.len()];
+    for (&v, &k) in values.iter().zip(order) {
+        out[k] = v;
+    }
+    out
+}
+
+/// The rows of `x` in the order of a k-d tree's leaves: split at the median of the widest
+/// coordinate, recursively, down to a few points; rows close in the order are close in space.
+fn spatial_order(x: ArrayView2<'_, f64>) -> Vec<usize> {
+    fn split(x: &ArrayView2<'_, f64>, idx: &mut [usize]) {
+        if idx.len() <= 8 {
+            return;
+        }
+        let widest = (0..x.ncols())
+            .map(|k| {
+                let (lo, hi) = idx
+                    .iter()
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| {
+                        (lo.min(x[[r, k]]), hi.max(x[[r, k]]))
+                    });
+                (hi - lo, k)
+            })
+            .fold(
+                (f64::NEG_INFINITY, 0),
+                |best, w| if w.0 > best.0 { w } else { best },
+            )
+            .1;
+        let mid = idx.len() / 2;
+        idx.select_nth_unstable_by(mid, |&p, &q| {
+            x[[p, widest]].total_cmp(&x[[q, widest]]).then(p.cmp(&q))
+        });
+        let (left, right) = idx.split_at_mut(mid);
+        split(x, left);
+        split(x, right);
+    }
+    let mut idx: Vec<usize> = (0..x.nrows()).collect();
+    split(&x, &mut idx);
+    idx
+}
+
+/// For each of `rows` points, the `k` columns of least cost (fewer if there are fewer
+/// columns), computed on rayon's threads; and the largest cost magnitude of all.
+fn nearest(costs: &PointCosts, rows: usize, cols: usize, k: usize) -> (Vec<Vec<u32>>, f64) {
+    use rayon::prelude::*;
+    let k = k.min(cols);
+    let found: Vec<(Vec<u32>, f64)> = (0..rows)
+        .into_par_iter()
+        .with_min_len(8)
+        .map_init(
+            || vec![0.0; TILE.min(cols)],
+            |buf, i| {
+                // Nearest by squared distance (the same order as the cost's), largest cost last.
+                let mut best: Vec<(f64, u32)> = Vec::with_capacity(k + 1);
+                let mut bound = f64::INFINITY;
+                let mut largest = 0.0f64;
+                for j0 in (0..cols).step_by(TILE) {
+                    let squared = &mut buf[..TILE.min(cols - j0)];
+                    costs.squared_row(i, j0, squared);
+                    largest = largest.max(lane_max(squared));
+                    for (j, &q) in squared.iter().enumerate() {
+                        if q < bound {
+                            keep_least(&mut best, (q, (j0 + j) as u32), k);
+                            if best.len() == k {
+                                bound = best[k - 1].0;
+                            }
+                        }
+                    }
+                }
+                (
+                    best.into_iter().map(|(_, j)| j).collect(),
+                    costs.finish(largest),
+                )
+            },
+        )
+        .collect();
+    let largest = found.iter().fold(0.0f64, |acc, (_, v)| acc.max(*v));
+    (found.into_iter().map(|(near, _)| near).collect(), largest)
+}
+
+/// The largest of non-negative values (0 for none), in lanes the compiler vectorises.
+fn lane_max(values: &[f64]) -> f64 {
+    let mut lanes = [0.0f64; 4];
+    let chunks = values.chunks_exact(4);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (l, &v) in lanes.iter_mut().zip(chunk) {
+            *l = if v > *l { v } else { *l };
+        }
+    }
+    rest.iter()
+        .chain(&lanes)
+        .fold(0.0, |acc, &v| if v > acc { v } else { acc })
+}
+
+/// Inserts `item` into `list`, kept sorted by value (earlier entries first among equal
+/// values) and at most `k` long.
+fn keep_least(list: &mut Vec<(f64, u32)>, item: (f64, u32), k: usize) {
+    let at = list.partition_point(|&(v, _)| v <= item.0);
+    if at < k {
+        list.insert(at, item);
+        list.truncate(k);
+    }
+}
+
+/// The arcs the on-the-fly path prices first: per source, sinks and their costs.
+struct Candidates {
+    sinks: Vec<Vec<u32>>,
+    costs: Vec<Vec<f64>>,
+    /// The source whose list the next block search starts at.
+    next_row: usize,
+    /// Arcs priced per block: about `√(number of candidate arcs)`.
+    block: usize,
+}
+
+impl Candidates {
+    /// The union of each source's nearest sinks and the sinks that have it among their
+    /// nearest sources.
+    fn new(costs: &PointCosts, mut near_sinks: Vec<Vec<u32>>, near_sources: &[Vec<u32>]) -> Self {
+        for (j, sources) in near_sources.iter().enumerate() {
+            for &i in sources {
+                near_sinks[i as usize].push(j as u32);
+            }
+        }
+        let costs_of = near_sinks
+            .iter_mut()
+            .enumerate()
+            .map(|(i, sinks)| {
+                sinks.sort_unstable();
+                sinks.dedup();
+                sinks.iter().map(|&j| costs.at(i, j as usize)).collect()
+            })
+            .collect();
+        let mut out = Self {
+            sinks: near_sinks,
+            costs: costs_of,
+            next_row: 0,
+            block: 0,
+        };
+        out.resize_block();
+        out
+    }
+
+    fn resize_block(&mut self) {
+        let arcs: usize = self.sinks.iter().map(Vec::len).sum();
+        self.block = (BLOCK_FRACTION * (arcs as f64).sqrt()).ceil().max(10.0) as usize;
+    }
 }
 
 fn gcd(a: usize, b: usize) -> usize {
@@ -304,6 +644,10 @@ struct Network<C: Costs> {
     block: usize,
     pivots: u64,
     dirty: Vec<usize>,
+    /// Candidate pricing (on-the-fly costs), or block search over all arcs when `None`.
+    candidates: Option<Candidates>,
+    /// Scans of all arcs that candidate pricing ran.
+    scans: u32,
 }
 
 /// One row segment of the pricing scan: the first arc of least reduced cost
@@ -388,10 +732,15 @@ struct Pivot {
 }
 
 impl<C: Costs> Network<C> {
-    fn new(cost: C, (n, m): (usize, usize), supply: Vec<f64>) -> Self {
+    fn new(
+        cost: C,
+        (n, m): (usize, usize),
+        supply: Vec<f64>,
+        max_cost: f64,
+        candidates: Option<Candidates>,
+    ) -> Self {
         let nodes = n + m;
         let root = nodes;
-        let max_cost = cost.max_abs();
         let art_cost = (max_cost + 1.0) * nodes as f64;
         let block = ((n * m) as f64).sqrt().ceil().max(10.0) as usize;
         let buf = match cost.storage() {
@@ -419,6 +768,8 @@ impl<C: Costs> Network<C> {
             block,
             pivots: 0,
             dirty: Vec::new(),
+            candidates,
+            scans: 0,
         };
         net.parent[root] = NONE;
         net.pred[root] = NONE;
@@ -479,18 +830,122 @@ impl<C: Costs> Network<C> {
         }
     }
 
+    /// The entering arc, or `None` at the optimum: block search over all arcs, or over the
+    /// candidate arcs with scans of all arcs to certify or refill them.
+    fn find_entering(&mut self) -> Option<usize> {
+        // Reduced costs of tree arcs are zero up to rounding, whose scale is the largest
+        // potential (about the artificial cost): ignore values above ~45 ulp of it. A looser
+        // bound (1e-12 of it) stopped 2e-11 short of the optimum on a 52-point 1-D case.
+        let tol = -1e-14 * self.art_cost.max(1.0);
+        if self.candidates.is_none() {
+            return self.block_search(tol);
+        }
+        loop {
+            if let Some(arc) = self.price_candidates(tol) {
+                return Some(arc);
+            }
+            self.scans += 1;
+            if !self.add_violations(tol) {
+                return None;
+            }
+        }
+    }
+
+    /// Block search over the candidate arcs, one source's list at a time: the most negative
+    /// reduced cost below `tol` in the first block holding one, or `None` after a whole
+    /// round of the lists found none.
+    fn price_candidates(&mut self, tol: f64) -> Option<usize> {
+        let (n, m) = (self.n, self.m);
+        let cand = self.candidates.as_mut().expect("candidate pricing");
+        let (sources, sinks) = self.pi.split_at(n);
+        let mut best = tol;
+        let mut best_arc = None;
+        let mut in_block = 0;
+        let mut i = cand.next_row;
+        for _ in 0..n {
+            let pi_source = sources[i];
+            for (&j, &c) in cand.sinks[i].iter().zip(&cand.costs[i]) {
+                let r = c + pi_source - sinks[j as usize];
+                if r < best {
+                    best = r;
+                    best_arc = Some(i * m + j as usize);
+                }
+            }
+            in_block += cand.sinks[i].len();
+            i = if i + 1 == n { 0 } else { i + 1 };
+            if in_block >= cand.block {
+                if best_arc.is_some() {
+                    break;
+                }
+                in_block = 0;
+            }
+        }
+        cand.next_row = i;
+        best_arc
+    }
+
+    /// Prices every arc on rayon's threads, each source's row of costs computed at once, and
+    /// adds to each source's candidate list its (at most [`ADDED_PER_ROW`]) most negative arcs
+    /// below `tol`. Returns whether any arc was added: `false` certifies the potentials
+    /// dual feasible on all arcs.
+    fn add_violations(&mut self, tol: f64) -> bool {
+        use rayon::prelude::*;
+        let (n, m) = (self.n, self.m);
+        let (sources, sinks) = self.pi.split_at(n);
+        let sinks = &sinks[..m];
+        let cost = &self.cost;
+        let scale = self
+            .pi
+            .iter()
+            .fold(tol.abs() + 1.0, |acc, p| acc.max(p.abs()));
+        let slack = 1e-12 * scale;
+        let tile_max: Vec<f64> = sinks
+            .chunks(TILE)
+            .map(|t| t.iter().fold(f64::NEG_INFINITY, |acc, &p| acc.max(p)))
+            .collect();
+        let keep = ADDED_PER_ROW;
+        let found: Vec<Vec<(f64, u32)>> = (0..n)
+            .into_par_iter()
+            .with_min_len(8)
+            .map_init(
+                || vec![0.0; TILE.min(m)],
+                |buf, i| {
+                    let scan = RowScan {
+                        i,
+                        pi_source: sources[i],
+                        sinks,
+                        tol,
+                        slack,
+                        keep,
+                        tile_max: &tile_max,
+                    };
+                    cost.most_negative(scan, buf)
+                },
+            )
+            .collect();
+        let cand = self.candidates.as_mut().expect("candidate pricing");
+        let mut added = false;
+        for (i, worst) in found.into_iter().enumerate() {
+            for (_, j) in worst {
+                cand.sinks[i].push(j);
+                cand.costs[i].push(self.cost.at(i, j as usize));
+                added = true;
+            }
+        }
+        if added {
+            cand.resize_block();
+        }
+        added
+    }
+
     /// Block search over the real arcs: the most negative reduced cost
     /// `C_ij + π_i − π_{n+j}` of the first block holding a negative one.
     ///
     /// The scan walks row segments of the cost matrix (a block can span rows), so the inner
     /// loop reads the costs and sink potentials in order with no division per arc.
-    fn find_entering(&mut self) -> Option<usize> {
+    fn block_search(&mut self, tol: f64) -> Option<usize> {
         let (n, m) = (self.n, self.m);
         let arcs = n * m;
-        // Reduced costs of tree arcs are zero up to rounding, whose scale is the largest
-        // potential (about the artificial cost): ignore values above ~45 ulp of it. A looser
-        // bound (1e-12 of it) stopped 2e-11 short of the optimum on a 52-point 1-D case.
-        let tol = -1e-14 * self.art_cost.max(1.0);
         let (sources, sinks) = self.pi.split_at(n);
         let sinks = &sinks[..m];
         let mut best = tol;
@@ -776,6 +1231,7 @@ impl<C: Costs> Network<C> {
             potentials: (alpha, beta),
             converged,
             pivots: self.pivots,
+            scans: self.scans,
             costs: self.cost.storage(),
         }
     }

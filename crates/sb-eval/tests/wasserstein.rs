@@ -55,13 +55,12 @@ fn costs_on_the_fly_agree_with_pot() {
     }
 }
 
-/// Marginals, complementary slackness and a zero duality gap on the 5-D fixture.
-#[test]
-fn plan_and_potentials_certify_optimality() {
-    let (a, b) = (load("w_5d_300x500_a.npy"), load("w_5d_300x500_b.npy"));
-    let c = cost_matrix(a.view(), b.view(), Ground::SquaredEuclidean).unwrap();
-    let t = emd(None, None, c.view(), EmdOptions::default()).unwrap();
+/// Asserts that `t` is optimal for the costs `c` with uniform weights: a basic plan with the
+/// right marginals, potentials dual feasible on every pair, complementary slackness and a zero
+/// duality gap.
+fn certify(t: &sb_eval::Transport, c: &Array2<f64>) {
     let (n, m) = c.dim();
+    assert!(t.converged);
     assert!(
         t.plan.len() < n + m,
         "a basic solution has at most n + m − 1 entries"
@@ -75,7 +74,7 @@ fn plan_and_potentials_certify_optimality() {
     assert!(rows.iter().all(|r| (r - 1.0 / n as f64).abs() < 1e-12));
     assert!(cols.iter().all(|r| (r - 1.0 / m as f64).abs() < 1e-12));
     let (alpha, beta) = &t.potentials;
-    let scale = c.iter().fold(0.0f64, |x, v| x.max(*v));
+    let scale = c.iter().fold(1e-300f64, |x, v| x.max(*v));
     for i in 0..n {
         for j in 0..m {
             assert!(
@@ -88,7 +87,55 @@ fn plan_and_potentials_certify_optimality() {
         assert!((alpha[i] + beta[j] - c[[i, j]]).abs() < 1e-9 * scale);
     }
     let dual: f64 = alpha.iter().sum::<f64>() / n as f64 + beta.iter().sum::<f64>() / m as f64;
-    assert!((dual - t.cost).abs() < 1e-9 * t.cost);
+    assert!((dual - t.cost).abs() < 1e-9 * scale);
+}
+
+/// Marginals, complementary slackness and a zero duality gap on the 5-D fixture, for the
+/// dense matrix and for costs on the fly (whose candidate lists start at one neighbour, so
+/// the scans of all arcs do most of the work).
+#[test]
+fn plan_and_potentials_certify_optimality() {
+    let (a, b) = (load("w_5d_300x500_a.npy"), load("w_5d_300x500_b.npy"));
+    let c = cost_matrix(a.view(), b.view(), Ground::SquaredEuclidean).unwrap();
+    certify(
+        &emd(None, None, c.view(), EmdOptions::default()).unwrap(),
+        &c,
+    );
+    for k in [1, 32] {
+        let options = EmdOptions {
+            neighbours: Some(k),
+            ..EmdOptions::default()
+        };
+        let t = emd_points(a.view(), b.view(), Ground::SquaredEuclidean, options).unwrap();
+        assert!(t.scans >= 1);
+        certify(&t, &c);
+    }
+}
+
+/// Clouds spanning several tiles of sinks, in clusters far apart (so whole tiles are skipped
+/// by their bounding balls): costs on the fly reach the dense path's optimum, certified.
+#[test]
+fn tiles_skipped_by_their_balls_lose_no_arc() {
+    let mut rng = SbRng::new(7);
+    let clustered = |rng: &mut SbRng, n: usize| {
+        Array2::from_shape_fn((n, 3), |(i, k)| {
+            rng.normal() * 0.3 + if k == 0 { 8.0 * (i % 4) as f64 } else { 0.0 }
+        })
+    };
+    let (a, b) = (clustered(&mut rng, 700), clustered(&mut rng, 1100));
+    for ground in [Ground::Euclidean, Ground::SquaredEuclidean] {
+        let c = cost_matrix(a.view(), b.view(), ground).unwrap();
+        let dense = emd(None, None, c.view(), EmdOptions::default()).unwrap();
+        for k in [1, 8] {
+            let options = EmdOptions {
+                neighbours: Some(k),
+                ..EmdOptions::default()
+            };
+            let fly = emd_points(a.view(), b.view(), ground, options).unwrap();
+            assert!((dense.cost - fly.cost).abs() <= 1e-12 * dense.cost);
+            certify(&fly, &c);
+        }
+    }
 }
 
 #[test]
@@ -101,6 +148,7 @@ fn an_iteration_cap_is_reported_not_hidden() {
         c.view(),
         EmdOptions {
             max_pivots: Some(10),
+            ..EmdOptions::default()
         },
     )
     .unwrap();
@@ -115,12 +163,14 @@ fn cloud(rng: &mut SbRng, n: usize, d: usize, shift: f64) -> Array2<f64> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
-    /// Costs computed from the points are the dense matrix's, bitwise: the same pivots, plan,
-    /// potentials and cost, for both grounds, unequal sizes, and coordinates on a coarse grid
-    /// (many ties).
+    /// Costs computed from the points give the dense path's optimum: the same cost (to
+    /// rounding; the costs are bitwise equal but the pivots differ) and a certified plan, for
+    /// both grounds, unequal sizes, few or many candidate neighbours, and coordinates on a
+    /// coarse grid (many ties, many optimal plans).
     #[test]
     fn costs_on_the_fly_equal_the_dense_path(
         n in 1usize..40, m in 1usize..40, d in 1usize..4, seed in 0u64..10_000, coarse in proptest::bool::ANY,
+        k in 1usize..6,
     ) {
         let mut rng = SbRng::new(seed);
         let mut a = cloud(&mut rng, n, d, 0.0);
@@ -132,11 +182,11 @@ proptest! {
         for ground in [Ground::Euclidean, Ground::SquaredEuclidean] {
             let c = cost_matrix(a.view(), b.view(), ground).unwrap();
             let dense = emd(None, None, c.view(), EmdOptions::default()).unwrap();
-            let fly = emd_points(a.view(), b.view(), ground, EmdOptions::default()).unwrap();
-            prop_assert_eq!(dense.cost.to_bits(), fly.cost.to_bits());
-            prop_assert_eq!(dense.pivots, fly.pivots);
-            prop_assert_eq!(&dense.plan, &fly.plan);
-            prop_assert_eq!(&dense.potentials, &fly.potentials);
+            let options = EmdOptions { neighbours: Some(k), ..EmdOptions::default() };
+            let fly = emd_points(a.view(), b.view(), ground, options).unwrap();
+            let scale = c.iter().fold(1.0f64, |x, v| x.max(*v));
+            prop_assert!((dense.cost - fly.cost).abs() <= 1e-12 * scale, "{} vs {}", dense.cost, fly.cost);
+            certify(&fly, &c);
             prop_assert_eq!((dense.costs, fly.costs), (CostStorage::Dense, CostStorage::OnTheFly));
         }
     }

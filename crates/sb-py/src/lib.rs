@@ -62,7 +62,10 @@ fn emd<'py>(
                 wa.as_deref(),
                 wb.as_deref(),
                 c.view(),
-                sb_eval::EmdOptions { max_pivots },
+                sb_eval::EmdOptions {
+                    max_pivots,
+                    ..sb_eval::EmdOptions::default()
+                },
             )
         })
         .map_err(value_error)?;

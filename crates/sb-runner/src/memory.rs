@@ -5,8 +5,8 @@
 //! The estimates are upper bounds of the large allocations, not of every byte: the networks
 //! (weights, gradients, two Adam moments and an EMA copy, two networks), the training cache,
 //! one batch's activations and the particles of an evaluation. Exact OT needs no estimate:
-//! above [`sb_eval::DENSE_MAX_BYTES`] (or a quarter of the free memory) it computes costs from
-//! the points instead of holding the dense matrix.
+//! above [`sb_eval::DENSE_MAX_PAIRS`] (18 MB of costs) it computes costs from the points
+//! instead of holding the dense matrix.
 
 use std::path::Path;
 
