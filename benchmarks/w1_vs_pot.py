@@ -7,8 +7,9 @@
     python3 benchmarks/w1_vs_pot.py --sizes 20000,50000,100000 --repeats 1 --pot-max 20000
 
 Sizes above --pot-max run ours only (POT holds the dense n × m matrix: 80 GB at n = 10^5).
-Peak memory is the largest resident set so far (getrusage: POT in this process, ours in its
-child processes), so it is the size's own peak when sizes are given in increasing order.
+Peak memory: ours is the `sb` process's maximum resident set (GNU time's %M); POT's is this
+process's largest resident set so far (getrusage), so the size's own peak when sizes are given in
+increasing order.
 
 Clouds: a ~ N(0, I), b ~ N(0.5·1, I), numpy seed 0, written as float64 .npy. POT runs with
 numItermax = 10^9 (its default cap of 10^5 stops early at these sizes and returns a wrong value);
@@ -50,14 +51,17 @@ with tempfile.TemporaryDirectory() as tmp:
                 del M
                 pot_mb = peak_mb(resource.RUSAGE_SELF)
             t0 = time.perf_counter()
-            out = subprocess.run([args.sb, "metric", "w1", pa, pb], check=True, capture_output=True, text=True)
+            rss = os.path.join(tmp, "rss")
+            out = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss, args.sb, "metric", "w1", pa, pb],
+                                 check=True, capture_output=True, text=True)
             sb_times.append(time.perf_counter() - t0)
             line = json.loads(out.stdout)
+            sb_mb = int(open(rss).read().split()[-1]) / 1024
         ours = float(np.median(sb_times))
         pot_t = float(np.median(pot_times)) if pot_times else float("nan")
         rel = abs(line["value"] - pot_value) / pot_value
         rows.append((n, ours, pot_t, ours / pot_t, line["value"], float(pot_value), rel, line["converged"],
-                     peak_mb(resource.RUSAGE_CHILDREN), pot_mb, line.get("costs")))
+                     sb_mb, pot_mb, line.get("costs")))
 
 print(f"POT {ot.__version__}, numpy {np.__version__}, {args.repeats} repeats, medians")
 print("| n = m (d = 5) | sb metric w1 (s) | POT ot.emd2 (s) | ours / POT | W1 ours | W1 POT | rel. diff | converged | costs | peak MB ours | peak MB POT |")

@@ -191,12 +191,13 @@ fn value(lines: &[Line], problem: &str, method: &str, metric: &str) -> Option<f6
         .and_then(|l| l.mean)
 }
 
-/// Every experiment file under `experiments/paper/` (and its quick tiers) passes `sb check`.
+/// Every experiment file (`experiments/`, its quick tiers, the peers' and the papers' files)
+/// passes `sb check`.
 #[test]
-fn paper_files_pass_check() {
-    let root = repo_root().join("experiments/paper");
+fn experiment_files_pass_check() {
+    let root = repo_root().join("experiments");
     let mut files = Vec::new();
-    for dir in [root.clone(), root.join("quick")] {
+    for dir in ["", "quick", "peers", "sweeps", "paper", "paper/quick"].map(|d| root.join(d)) {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "yaml") {
@@ -204,7 +205,7 @@ fn paper_files_pass_check() {
             }
         }
     }
-    assert!(files.len() >= 2, "{files:?}");
+    assert!(files.len() >= 30, "{files:?}");
     for f in &files {
         if let Err(e) = sb_cli::run::check(f) {
             panic!("{}: {e}", f.display());
@@ -479,6 +480,37 @@ fn quick_i1() {
                 "{problem} {method}: {w2}, {gap}"
             );
         }
+    }
+}
+
+#[test]
+fn quick_i1_inpaint() {
+    let lines = quick_file("experiments/quick/i1-inpaint.yaml", "i1-inpaint-quick");
+    let get = |method: &str, metric: &str| value(&lines, "inpaint-digits", method, metric).unwrap();
+    // The true bottom halves have no error and are recognised; y-blind draws are far off; the
+    // nearest train row and the bridges use y.
+    let truth = "Same distribution (floor)";
+    assert!(get(truth, "inpaint_rmse").abs() < 1e-12);
+    assert!(get(truth, "inpaint_agreement") > 80.0);
+    let blind = "Prior, y ignored (reference)";
+    let (blind_mean, blind_agree) = (
+        get(blind, "inpaint_mean_rmse"),
+        get(blind, "inpaint_agreement"),
+    );
+    let nearest = get("Nearest train row (reference)", "inpaint_mean_rmse");
+    assert!(
+        nearest < blind_mean,
+        "nearest row {nearest}, y ignored {blind_mean}"
+    );
+    for method in ["DSB", "DSBM-IMF"] {
+        let (mean, agree) = (
+            get(method, "inpaint_mean_rmse"),
+            get(method, "inpaint_agreement"),
+        );
+        assert!(
+            mean < blind_mean - 0.2 && agree > blind_agree + 5.0,
+            "{method}: mean draw error {mean} (y ignored {blind_mean}), agreement {agree} (y ignored {blind_agree})"
+        );
     }
 }
 

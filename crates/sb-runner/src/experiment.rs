@@ -261,6 +261,11 @@ pub enum Metric {
     /// among π0's test points; the floor row gives the validation points' gap and the
     /// classifier's test accuracy (`classifier_accuracy`).
     ClassGap,
+    /// Labelled π0 (`labels`): the largest gap, in percentage points, between a class's share
+    /// among the generated π0 points (under the same classifier) and the uniform share
+    /// `1 / classes` (issue 16's target for unconditional digits: within 5 points); the floor
+    /// row gives the validation points' value.
+    ClassGapUniform,
     /// Inverse problems: BW2²-UVP (%) of the conditional samples against the exact posterior,
     /// averaged over the fixed observations (cBW2²-UVP, normalised by `½ tr Σ_post`).
     PosteriorCbwUvp,
@@ -271,6 +276,17 @@ pub enum Metric {
     /// and as many exact posterior draws (closed form, or rejection sampling from the prior),
     /// averaged over the observations.
     PosteriorW2,
+    /// Inverse problems on data rows: the root mean squared error between the conditional
+    /// samples and each observation's own `x` (over draws, observations and coordinates).
+    InpaintRmse,
+    /// Inverse problems on data rows: the root mean squared error of each observation's mean
+    /// draw (an estimate of the posterior mean) against its own `x`; comparable with a single
+    /// guess such as the nearest-row reference, whose draws are all the same.
+    InpaintMeanRmse,
+    /// Inverse problems on data rows with labels: the percentage of completed rows
+    /// (observation and sample) that the classifier fitted on the train rows assigns to the
+    /// observation's own class.
+    InpaintAgreement,
 }
 
 impl Metric {
@@ -290,9 +306,13 @@ impl Metric {
             Self::W2Train => "w2_train",
             Self::XMean => "x_mean",
             Self::ClassGap => "class_gap",
+            Self::ClassGapUniform => "class_gap_uniform",
             Self::PosteriorCbwUvp => "posterior_cbw_uvp",
             Self::PosteriorMeanUvp => "posterior_mean_uvp",
             Self::PosteriorW2 => "posterior_w2",
+            Self::InpaintRmse => "inpaint_rmse",
+            Self::InpaintMeanRmse => "inpaint_mean_rmse",
+            Self::InpaintAgreement => "inpaint_agreement",
         }
     }
 
@@ -306,6 +326,7 @@ impl Metric {
                 | Self::W2Train
                 | Self::XMean
                 | Self::ClassGap
+                | Self::ClassGapUniform
                 | Self::PosteriorCbwUvp
                 | Self::PosteriorMeanUvp
                 | Self::PosteriorW2
@@ -515,6 +536,9 @@ impl Experiment {
                 }
                 files.push(labels.clone());
             }
+            if let Some(inverse) = &mut p.inverse {
+                files.extend(inverse.resolve_paths(base));
+            }
         }
         files
     }
@@ -658,7 +682,7 @@ impl Experiment {
         {
             return Err(if p.inverse.is_some() {
                 format!(
-                    "problems[{i}]: metric `{}` does not apply to an inverse problem; it takes posterior_cbw_uvp, posterior_mean_uvp and posterior_w2",
+                    "problems[{i}]: metric `{}` does not apply to an inverse problem; it takes posterior_cbw_uvp, posterior_mean_uvp and posterior_w2 (inpaint_rmse, inpaint_mean_rmse and inpaint_agreement on data rows)",
                     m.as_str()
                 )
             } else {
@@ -685,7 +709,29 @@ impl Experiment {
                     p.sigma
                 ));
             }
-            if !matches!(inv.prior.gaussian_parameters(), Ok(Some(_))) {
+            inv.check_form().map_err(|e| format!("problems[{i}].{e}"))?;
+            if let Some(m) = metrics
+                .iter()
+                .find(|m| crate::inverse::is_held_out(**m) != inv.from_rows())
+            {
+                return Err(if inv.from_rows() {
+                    format!(
+                        "problems[{i}]: metric `{}` needs an exact posterior; an inverse problem on data rows takes inpaint_rmse, inpaint_mean_rmse and inpaint_agreement",
+                        m.as_str()
+                    )
+                } else {
+                    format!(
+                        "problems[{i}]: metric `{}` scores against held-out data rows; it needs inverse.observed_columns",
+                        m.as_str()
+                    )
+                });
+            }
+            if metrics.contains(&Metric::InpaintAgreement) && inv.labels.is_none() {
+                return Err(format!(
+                    "problems[{i}]: metric `inpaint_agreement` needs inverse.labels (the classes of the data rows)"
+                ));
+            }
+            if !inv.from_rows() && !matches!(inv.prior.gaussian_parameters(), Ok(Some(_))) {
                 if let Some(m) = metrics
                     .iter()
                     .find(|m| matches!(m, Metric::PosteriorCbwUvp | Metric::PosteriorMeanUvp))
@@ -703,9 +749,14 @@ impl Experiment {
             }
             return Ok(());
         }
-        if metrics.contains(&Metric::ClassGap) && p.labels.is_none() {
+        if let Some(m) = metrics
+            .iter()
+            .find(|m| matches!(m, Metric::ClassGap | Metric::ClassGapUniform))
+            .filter(|_| p.labels.is_none())
+        {
             return Err(format!(
-                "problems[{i}]: metric `class_gap` needs `labels` (the classes of π0's rows)"
+                "problems[{i}]: metric `{}` needs `labels` (the classes of π0's rows)",
+                m.as_str()
             ));
         }
         if let Some(labels) = &p.labels {

@@ -20,6 +20,10 @@ pub struct Classes {
     pub accuracy: f64,
     /// [`Classes::gap`] of π0's validation points (what a perfect generator would score).
     pub val_gap: f64,
+    /// The labels of π0's test points, in order.
+    pub test_labels: Vec<usize>,
+    /// [`Classes::gap_uniform`] of π0's validation points.
+    pub val_gap_uniform: f64,
 }
 
 impl Classes {
@@ -70,7 +74,12 @@ impl Classes {
             test_shares,
             accuracy,
             val_gap: 0.0,
+            test_labels: test_labels.to_vec(),
+            val_gap_uniform: 0.0,
         };
+        out.val_gap_uniform = out
+            .gap_uniform(split.val.view())
+            .map_err(|e| format!("the classifier: {e}"))?;
         out.val_gap = out
             .gap(split.val.view())
             .map_err(|e| format!("the classifier: {e}"))?;
@@ -88,6 +97,21 @@ impl Classes {
             .iter()
             .zip(&self.test_shares)
             .map(|(a, b)| 100.0 * (a - b).abs())
+            .fold(0.0, f64::max))
+    }
+}
+
+impl Classes {
+    /// The largest difference, in percentage points, between a class's share among `points`
+    /// (as classified) and the uniform share `1 / count`.
+    ///
+    /// # Errors
+    /// Points of the wrong width or non-finite values.
+    pub fn gap_uniform(&self, points: ArrayView2<'_, f64>) -> Result<f64, sb_eval::EvalError> {
+        let uniform = 1.0 / self.count as f64;
+        Ok(class_shares(&self.model.predict(points)?, self.count)
+            .iter()
+            .map(|a| 100.0 * (a - uniform).abs())
             .fold(0.0, f64::max))
     }
 }

@@ -5,6 +5,12 @@
 //! frozen: π0 is the joint of `(x, y)`, π1 the reference of `x` (N(0, I) unless given) beside
 //! the same `y`, so one trained bridge samples `p(x | y)` backward from `[z, y]` for any `y`.
 //! It is scored against the exact posterior at fixed observations.
+//!
+//! A data set can also give the joint (`observed_columns`): each row holds `x` and `y`, the
+//! given columns being `y` (for example the top half of a digit, to inpaint the bottom half).
+//! The bridge trains on the train split's rows; the observations are the first test rows', and
+//! the samples are scored against those rows' own `x` (pixel error) and, with `labels`, by
+//! whether a classifier recognises the completed row as the row's class.
 
 use ndarray::{s, Array1, Array2, Axis};
 use sb_data::{Distribution, MatrixSpec, SbRng, Source, VectorSpec};
@@ -17,22 +23,76 @@ use crate::experiment::{EvalConfig, Metric};
 use crate::jobs::Reference;
 use crate::Result;
 
-/// A linear-Gaussian inverse problem: the prior of the unknowns, the observation operator and
-/// the observation noise.
+/// An inverse problem: the prior of the unknowns with a linear observation model (`operator`
+/// and `noise`), or a data set whose rows hold both (`observed_columns`, `split`, `labels`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InverseSpec {
     /// The prior of `x`: `kind: gaussian` for the closed-form posterior (and the metrics
     /// posterior_cbw_uvp, posterior_mean_uvp), or any distribution (posterior_w2 against
-    /// rejection-sampled posterior draws).
+    /// rejection-sampled posterior draws). With `observed_columns`: a `kind: file` data set
+    /// whose rows hold `x` and `y`.
     pub prior: Distribution,
     /// The observation operator `A`.
-    pub operator: Operator,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<Operator>,
     /// The observation noise's standard deviation (`Γ = noise² I`), > 0.
-    pub noise: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<f64>,
+    /// Data rows instead of an observation model: the columns `[first, end)` of each row are
+    /// `y`, observed exactly; the other columns, in order, are `x`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_columns: Option<[usize; 2]>,
+    /// With `observed_columns`: the rows' train / val / test split (the bridge trains on the
+    /// train rows; the observations are the first `eval.cond_inputs` test rows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<sb_data::SplitSpec>,
+    /// With `observed_columns`: one class label per row of the data file, in order (a
+    /// classifier fitted on the train rows scores `inpaint_agreement`; `split` must keep the
+    /// file's order, `shuffle: false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<std::path::PathBuf>,
     /// The bridge's other end for `x` (`kind: gaussian`). Defaults to N(0, I).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<Distribution>,
+}
+
+impl InverseSpec {
+    /// Whether the joint comes from data rows (`observed_columns`) rather than a prior and an
+    /// observation model.
+    pub fn from_rows(&self) -> bool {
+        self.observed_columns.is_some()
+    }
+
+    /// Checks that exactly one form is given, naming the keys.
+    ///
+    /// # Errors
+    /// Keys of both forms, or a form without its keys.
+    pub fn check_form(&self) -> std::result::Result<(), String> {
+        let model = self.operator.is_some() || self.noise.is_some();
+        let rows = self.split.is_some() || self.labels.is_some();
+        match (self.from_rows(), model, rows) {
+            (true, true, _) => Err("inverse: give observed_columns (data rows) or operator and noise (an observation model), not both".into()),
+            (true, false, _) if self.split.is_none() => Err("inverse.observed_columns needs inverse.split (train rows for the bridge, test rows for the observations)".into()),
+            (true, false, _) if !matches!(self.prior, Distribution::File { .. }) => Err("inverse.observed_columns needs inverse.prior to be `kind: file` (rows holding x and y)".into()),
+            (true, false, _) if self.labels.is_some() && self.split.is_some_and(|s| s.shuffle) => Err("inverse.labels follow the data file's rows, so inverse.split needs `shuffle: false`".into()),
+            (false, _, true) => Err("inverse.split and inverse.labels go with inverse.observed_columns (data rows)".into()),
+            (false, _, _) if self.operator.is_none() || self.noise.is_none() => Err("inverse needs operator and noise (an observation model), or observed_columns and split (data rows)".into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Makes the data paths absolute against `base`; the files it reads.
+    pub fn resolve_paths(&mut self, base: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut files = self.prior.resolve_paths(base);
+        if let Some(labels) = &mut self.labels {
+            if labels.is_relative() {
+                *labels = base.join(&*labels);
+            }
+            files.push(labels.clone());
+        }
+        files
+    }
 }
 
 /// An observation operator `A` (m × d).
@@ -108,44 +168,101 @@ impl Operator {
 pub fn is_posterior(metric: Metric) -> bool {
     matches!(
         metric,
-        Metric::PosteriorCbwUvp | Metric::PosteriorMeanUvp | Metric::PosteriorW2
+        Metric::PosteriorCbwUvp
+            | Metric::PosteriorMeanUvp
+            | Metric::PosteriorW2
+            | Metric::InpaintRmse
+            | Metric::InpaintMeanRmse
+            | Metric::InpaintAgreement
+    )
+}
+
+/// The metrics that score against held-out rows (an inverse problem on data rows).
+pub fn is_held_out(metric: Metric) -> bool {
+    matches!(
+        metric,
+        Metric::InpaintRmse | Metric::InpaintMeanRmse | Metric::InpaintAgreement
     )
 }
 
 /// A loaded inverse problem: its prior, operator and noise, the exact posterior when the prior
-/// is Gaussian, the observations it is scored at and the reference of `x`.
+/// is Gaussian, the observations it is scored at and the reference of `x`; or, for data rows,
+/// the held-out rows behind the observations.
 pub struct InverseData {
-    /// The prior of `x`.
+    /// The prior of `x` (data rows: the train rows' `x`).
     pub prior: Source,
-    /// The observation operator `A` (m × d).
-    pub operator: Array2<f64>,
-    /// The observation noise's standard deviation.
-    pub noise: f64,
+    /// The observation operator `A` (m × d) and the noise's standard deviation (an
+    /// observation model; `None` for data rows).
+    pub model: Option<(Array2<f64>, f64)>,
     /// A Gaussian prior's problem and closed-form posterior.
     pub gaussian: Option<LinearGaussian>,
     /// The fixed observations, one per row (the same for every seed and method).
     pub observations: Array2<f64>,
     /// The bridge's other end for `x`.
     pub reference: Source,
+    /// Data rows: what the observations came with.
+    pub held: Option<HeldOut>,
+    /// `(d, m)`: unknowns and observed values.
+    dims: (usize, usize),
+}
+
+/// The rows behind the observations of an inverse problem on data rows.
+pub struct HeldOut {
+    /// Each observation's own `x` (one row per observation).
+    pub truth: Array2<f64>,
+    /// The observed columns `[first, end)` of a data row.
+    pub columns: [usize; 2],
+    /// The train rows' `x` and `y` (for the nearest-row reference).
+    pub train_x: Array2<f64>,
+    /// See `train_x`.
+    pub train_y: Array2<f64>,
+    /// With labels: the classifier fitted on the train rows, and each observation's label.
+    pub classes: Option<(crate::images::Classes, Vec<usize>)>,
+}
+
+impl HeldOut {
+    /// Whole data rows from `x` (rows) and one `y`, the columns back in the file's order.
+    pub fn rows(
+        &self,
+        x: ndarray::ArrayView2<'_, f64>,
+        y: ndarray::ArrayView1<'_, f64>,
+    ) -> Array2<f64> {
+        let [a, b] = self.columns;
+        let d = x.ncols() + y.len();
+        let mut out = Array2::zeros((x.nrows(), d));
+        out.slice_mut(s![.., ..a]).assign(&x.slice(s![.., ..a]));
+        out.slice_mut(s![.., a..b])
+            .assign(&y.broadcast((x.nrows(), b - a)).expect("one y per row"));
+        out.slice_mut(s![.., b..]).assign(&x.slice(s![.., a..]));
+        out
+    }
+}
+
+/// `[x, y]` of data rows: the columns outside `[a, b)`, in order, then those inside.
+fn split_columns(rows: &Array2<f64>, [a, b]: [usize; 2]) -> (Array2<f64>, Array2<f64>) {
+    let x = ndarray::concatenate(Axis(1), &[rows.slice(s![.., ..a]), rows.slice(s![.., b..])])
+        .expect("same rows");
+    (x, rows.slice(s![.., a..b]).to_owned())
 }
 
 impl InverseData {
     /// The number of unknowns `d`.
     pub fn dim(&self) -> usize {
-        self.operator.ncols()
+        self.dims.0
     }
 
     /// The number of observed values `m`.
     pub fn observation_dim(&self) -> usize {
-        self.operator.nrows()
+        self.dims.1
     }
 
     /// `n` joint draws `[x, y]` of the prior and the observation model.
     fn joint_draws(&self, n: usize, rng: &mut SbRng) -> Array2<f64> {
         let (d, m) = (self.dim(), self.observation_dim());
+        let (operator, noise) = self.model.as_ref().expect("an observation model");
         let x = self.prior.sample(n, rng);
-        let noise = Array2::from_shape_vec((n, m), rng.normal_f64(n * m)).expect("n·m draws");
-        let y = x.dot(&self.operator.t()) + noise * self.noise;
+        let draws = Array2::from_shape_vec((n, m), rng.normal_f64(n * m)).expect("n·m draws");
+        let y = x.dot(&operator.t()) + draws * *noise;
         let mut out = Array2::zeros((n, d + m));
         out.slice_mut(s![.., ..d]).assign(&x);
         out.slice_mut(s![.., d..]).assign(&y);
@@ -172,17 +289,21 @@ pub fn load(
     spec: &InverseSpec,
     inputs: usize,
 ) -> std::result::Result<(InverseData, Source, Source), String> {
+    spec.check_form()?;
     let prior = spec
         .prior
         .load()
         .map_err(|e| format!("inverse.prior: {e}"))?;
+    if let (Some(columns), Some(split)) = (spec.observed_columns, &spec.split) {
+        return load_rows(spec, prior, columns, split, inputs);
+    }
+    let (Some(operator), Some(noise)) = (&spec.operator, spec.noise) else {
+        unreachable!("check_form: an observation model has operator and noise");
+    };
     let d = prior.dim();
-    let a = spec
-        .operator
-        .matrix(d)
-        .map_err(|e| format!("inverse.{e}"))?;
-    if !(spec.noise > 0.0 && spec.noise.is_finite()) {
-        return Err(format!("inverse.noise must be > 0, got {}", spec.noise));
+    let a = operator.matrix(d).map_err(|e| format!("inverse.{e}"))?;
+    if !(noise > 0.0 && noise.is_finite()) {
+        return Err(format!("inverse.noise must be > 0, got {noise}"));
     }
     let m = a.nrows();
     let gaussian_problem = match spec
@@ -191,41 +312,20 @@ pub fn load(
         .map_err(|e| format!("inverse.prior: {e}"))?
     {
         Some((mean, cov)) => Some(
-            LinearGaussian::new(mean, cov, a.clone(), Array2::eye(m) * spec.noise.powi(2))
+            LinearGaussian::new(mean, cov, a.clone(), Array2::eye(m) * noise.powi(2))
                 .map_err(|e| format!("inverse: {e}"))?,
         ),
         None => None,
     };
-    let (ref_mean, ref_cov) = match &spec.reference {
-        None => (Array1::zeros(d), Array2::eye(d)),
-        Some(r) => {
-            let (rm, rc) = r
-                .gaussian_parameters()
-                .map_err(|e| format!("inverse.reference: {e}"))?
-                .ok_or("inverse.reference must be `kind: gaussian`")?;
-            if rm.len() != d {
-                return Err(format!(
-                    "inverse.reference has dimension {} but the prior has {d}",
-                    rm.len()
-                ));
-            }
-            (rm, rc)
-        }
-    };
-    let reference =
-        gaussian_source(&ref_mean, &ref_cov).map_err(|e| format!("inverse.reference: {e}"))?;
-    let mut pm = Array1::zeros(d + m);
-    pm.slice_mut(s![..d]).assign(&ref_mean);
-    let mut pc = Array2::eye(d + m);
-    pc.slice_mut(s![..d, ..d]).assign(&ref_cov);
-    let pi1 = gaussian_source(&pm, &pc).map_err(|e| format!("inverse.reference: {e}"))?;
+    let (reference, pi1) = reference_ends(spec, d, m)?;
     let mut data = InverseData {
         prior,
-        operator: a,
-        noise: spec.noise,
+        model: Some((a, noise)),
         gaussian: gaussian_problem,
         observations: Array2::zeros((0, m)),
         reference,
+        held: None,
+        dims: (d, m),
     };
     let mut obs_rng = SbRng::stream(0, OBSERVATION_STREAM);
     let (pi0, joint) = match &data.gaussian {
@@ -245,6 +345,97 @@ pub fn load(
         }
     };
     data.observations = joint.slice(s![.., d..]).to_owned();
+    Ok((data, pi0, pi1))
+}
+
+/// The reference of `x` (N(0, I) unless given) and π1: it beside a placeholder `y`.
+fn reference_ends(
+    spec: &InverseSpec,
+    d: usize,
+    m: usize,
+) -> std::result::Result<(Source, Source), String> {
+    let (ref_mean, ref_cov) = match &spec.reference {
+        None => (Array1::zeros(d), Array2::eye(d)),
+        Some(r) => {
+            let (rm, rc) = r
+                .gaussian_parameters()
+                .map_err(|e| format!("inverse.reference: {e}"))?
+                .ok_or("inverse.reference must be `kind: gaussian`")?;
+            if rm.len() != d {
+                return Err(format!(
+                    "inverse.reference has dimension {} but x has {d}",
+                    rm.len()
+                ));
+            }
+            (rm, rc)
+        }
+    };
+    let reference =
+        gaussian_source(&ref_mean, &ref_cov).map_err(|e| format!("inverse.reference: {e}"))?;
+    let mut pm = Array1::zeros(d + m);
+    pm.slice_mut(s![..d]).assign(&ref_mean);
+    let mut pc = Array2::eye(d + m);
+    pc.slice_mut(s![..d, ..d]).assign(&ref_cov);
+    let pi1 = gaussian_source(&pm, &pc).map_err(|e| format!("inverse.reference: {e}"))?;
+    Ok((reference, pi1))
+}
+
+/// An inverse problem on data rows: π0 the train rows as `[x, y]`, the observations the first
+/// `inputs` test rows' `y`.
+fn load_rows(
+    spec: &InverseSpec,
+    rows: Source,
+    [a, b]: [usize; 2],
+    split_spec: &sb_data::SplitSpec,
+    inputs: usize,
+) -> std::result::Result<(InverseData, Source, Source), String> {
+    let width = rows.dim();
+    if !(a < b && b <= width && b - a < width) {
+        return Err(format!(
+            "inverse.observed_columns must be [first, end) with first < end ≤ {width} (the rows' width) and at least one column left for x, got [{a}, {b}]"
+        ));
+    }
+    let split = split_spec
+        .apply(&rows, 0)
+        .map_err(|e| format!("inverse.prior with inverse.{e}"))?;
+    if inputs > split.test.nrows() {
+        return Err(format!(
+            "eval.cond_inputs = {inputs} observations, but inverse.split has {} test rows",
+            split.test.nrows()
+        ));
+    }
+    let classes = match &spec.labels {
+        None => None,
+        Some(path) => {
+            let total = rows.points().map_or(0, ndarray::ArrayBase::nrows);
+            let c = crate::images::Classes::load(path, total, &split)
+                .map_err(|e| format!("inverse.labels: {e}"))?;
+            let labels = c.test_labels[..inputs].to_vec();
+            Some((c, labels))
+        }
+    };
+    let (train_x, train_y) = split_columns(&split.train, [a, b]);
+    let (test_x, test_y) = split_columns(&split.test.slice(s![..inputs, ..]).to_owned(), [a, b]);
+    let (d, m) = (train_x.ncols(), train_y.ncols());
+    let (reference, pi1) = reference_ends(spec, d, m)?;
+    let pi0 = Source::empirical(
+        ndarray::concatenate(Axis(1), &[train_x.view(), train_y.view()]).expect("same rows"),
+    );
+    let data = InverseData {
+        prior: Source::empirical(train_x.clone()),
+        model: None,
+        gaussian: None,
+        observations: test_y,
+        reference,
+        held: Some(HeldOut {
+            truth: test_x,
+            columns: [a, b],
+            train_x,
+            train_y,
+            classes,
+        }),
+        dims: (d, m),
+    };
     Ok((data, pi0, pi1))
 }
 
@@ -282,6 +473,9 @@ pub fn posterior_draws(
         let m = p.posterior_mean(y).map_err(|e| e.to_string())?;
         return gaussian_source(&m, p.posterior_cov()).map(|s| s.sample(n, rng));
     }
+    let Some((operator, noise)) = &data.model else {
+        return Err("an inverse problem on data rows has no exact posterior".into());
+    };
     const BATCH: usize = 4096;
     const LIMIT: usize = 10_000_000;
     let d = data.dim();
@@ -295,10 +489,10 @@ pub fn posterior_draws(
             ));
         }
         let x = data.prior.sample(BATCH, rng);
-        let fit = x.dot(&data.operator.t());
+        let fit = x.dot(&operator.t());
         for (row, ax) in x.rows().into_iter().zip(fit.rows()) {
             let r2: f64 = ax.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum();
-            if rng.uniform() < (-r2 / (2.0 * data.noise * data.noise)).exp() && kept.len() < n * d {
+            if rng.uniform() < (-r2 / (2.0 * noise * noise)).exp() && kept.len() < n * d {
                 kept.extend(row.iter());
             }
         }
@@ -402,11 +596,58 @@ pub fn posterior_metrics(
                 }
                 total / samples.len() as f64
             }
+            (Metric::InpaintRmse, _) => {
+                let held = held_out(data, metric)?;
+                let (mut total, mut count) = (0.0, 0usize);
+                for (x, truth) in samples.iter().zip(held.truth.rows()) {
+                    total += (x - &truth).mapv(|v| v * v).sum();
+                    count += x.len();
+                }
+                (total / count.max(1) as f64).sqrt()
+            }
+            (Metric::InpaintMeanRmse, _) => {
+                let held = held_out(data, metric)?;
+                let total: f64 = samples
+                    .iter()
+                    .zip(held.truth.rows())
+                    .map(|(x, truth)| {
+                        let mean = x.mean_axis(Axis(0)).expect("draws");
+                        (&mean - &truth).mapv(|v| v * v).sum()
+                    })
+                    .sum();
+                (total / held.truth.len().max(1) as f64).sqrt()
+            }
+            (Metric::InpaintAgreement, _) => {
+                let held = held_out(data, metric)?;
+                let Some((classes, labels)) = &held.classes else {
+                    return Err(crate::RunnerError::Input(
+                        "metric `inpaint_agreement` needs inverse.labels".into(),
+                    ));
+                };
+                let (mut agree, mut count) = (0usize, 0usize);
+                for ((x, y), &label) in samples.iter().zip(data.observations.rows()).zip(labels) {
+                    let rows = held.rows(x.view(), y);
+                    let predicted = classes.model.predict(rows.view())?;
+                    agree += predicted.iter().filter(|&&c| c == label).count();
+                    count += predicted.len();
+                }
+                100.0 * agree as f64 / count.max(1) as f64
+            }
             _ => continue,
         };
         out.push((metric.as_str().to_string(), value));
     }
     Ok(out)
+}
+
+/// The held-out rows of an inverse problem on data rows, for `metric`.
+fn held_out(data: &InverseData, metric: Metric) -> Result<&HeldOut> {
+    data.held.as_ref().ok_or_else(|| {
+        crate::RunnerError::Input(format!(
+            "metric `{}` scores against held-out data rows; it needs inverse.observed_columns",
+            metric.as_str()
+        ))
+    })
 }
 
 /// The posterior covariance and each observation's posterior mean.
@@ -423,19 +664,42 @@ fn gaussian_posteriors<'a>(
     Ok((p.posterior_cov(), means))
 }
 
-/// Exact posterior draws of `x | y` for each observation (the floor row), or draws of the
-/// prior that ignore `y` (the prior row).
+/// Per observation, the draws of a reference row: exact posterior draws of `x | y` (the floor
+/// row), draws of the prior that ignore `y` (the prior row); on data rows, the observation's
+/// own `x` (the truth row) or the `x` of the train row whose `y` is nearest (the nearest-row
+/// row), repeated.
 fn reference_samples(
     reference: Reference,
     data: &InverseData,
     per_input: usize,
     rng: &mut SbRng,
 ) -> std::result::Result<Vec<Array2<f64>>, String> {
+    let repeat = |x: ndarray::ArrayView1<'_, f64>| {
+        x.broadcast((per_input, x.len()))
+            .expect("one row per draw")
+            .to_owned()
+    };
     data.observations
         .rows()
         .into_iter()
-        .map(|y| match reference {
-            Reference::Prior => Ok(data.prior.sample(per_input, rng)),
+        .enumerate()
+        .map(|(k, y)| match (reference, &data.held) {
+            (Reference::Prior, _) => Ok(data.prior.sample(per_input, rng)),
+            (Reference::SameDistribution, Some(held)) => Ok(repeat(held.truth.row(k))),
+            (Reference::NearestRow, Some(held)) => {
+                let nearest = held
+                    .train_y
+                    .rows()
+                    .into_iter()
+                    .map(|t| (&t - &y).mapv(|v| v * v).sum())
+                    .enumerate()
+                    .fold(
+                        (0, f64::INFINITY),
+                        |best, (i, v)| if v < best.1 { (i, v) } else { best },
+                    )
+                    .0;
+                Ok(repeat(held.train_x.row(nearest)))
+            }
             _ => posterior_draws(data, y, per_input, rng),
         })
         .collect()
@@ -467,7 +731,16 @@ pub fn first_posterior(
     n: usize,
     rng: &mut SbRng,
 ) -> std::result::Result<Array2<f64>, String> {
-    posterior_draws(data, data.observations.row(0), n, rng)
+    match &data.held {
+        // Data rows: the first observation's own x (its only known completion).
+        Some(held) => Ok(held
+            .truth
+            .row(0)
+            .broadcast((n, data.dim()))
+            .expect("n rows")
+            .to_owned()),
+        None => posterior_draws(data, data.observations.row(0), n, rng),
+    }
 }
 
 #[cfg(test)]

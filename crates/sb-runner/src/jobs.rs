@@ -34,6 +34,9 @@ pub enum Reference {
     /// Inverse problems without a Gaussian prior: exact (rejection-sampled) posterior draws,
     /// scored like a model (the estimator's floor).
     ExactPosterior,
+    /// Inverse problems on data rows: for each observation, the `x` of the train row whose `y`
+    /// is nearest (a lookup that a bridge should beat).
+    NearestRow,
 }
 
 impl Reference {
@@ -47,6 +50,7 @@ impl Reference {
             Self::Prior => "Prior, y ignored (reference)",
             Self::GaussianFit => "Gaussian fit (reference)",
             Self::ExactPosterior => "Exact posterior (floor)",
+            Self::NearestRow => "Nearest train row (reference)",
         }
     }
 }
@@ -115,6 +119,14 @@ pub fn jobs(exp: &Experiment) -> Result<Vec<Job>> {
                 references.extend([Reference::OtInterpolation, Reference::PreviousTime]);
             }
             Some(_) => {}
+            None if problem.inverse.as_ref().is_some_and(|i| i.from_rows()) => {
+                // The held-out rows themselves, a lookup, and the train rows ignoring y.
+                references.extend([
+                    Reference::SameDistribution,
+                    Reference::NearestRow,
+                    Reference::Prior,
+                ]);
+            }
             None if problem.inverse.is_some() => {
                 let gaussian = problem
                     .inverse

@@ -244,6 +244,17 @@ pub fn plot_model(dir: &Path) -> Result<()> {
     if image_side(tb.ncols()).is_some() {
         images_figure(&dir.join("images.png"), bwd.view(), tb.view(), jb.view())?;
     }
+    // Inverse problems on image rows: completions of the first observations (one row of
+    // draws each) above their true images.
+    let (generated, truth) = (
+        dir.join("inpaint_generated.npy"),
+        dir.join("inpaint_truth.npy"),
+    );
+    if generated.is_file() && truth.is_file() {
+        let (g, t) = (read("inpaint_generated.npy")?, read("inpaint_truth.npy")?);
+        let none = Array2::<f64>::zeros((0, t.ncols()));
+        images_figure(&dir.join("inpaint.png"), g.view(), t.view(), none.view())?;
+    }
     // Leave-one-out models: the prediction of the held-out time against the cells observed
     // then (`prediction.png` / `.svg`).
     let (predicted, held_out) = (dir.join("predicted.npy"), dir.join("held_out.npy"));
@@ -270,6 +281,10 @@ fn image_side(d: usize) -> Option<usize> {
 /// Cells of the image figure: images per row, rows of generated and of true images, states
 /// shown per trajectory.
 const GRID: (usize, usize, usize) = (8, 4, 8);
+
+/// The inpainting picture: observations shown, and completions of each (one row of the image
+/// figure per observation).
+pub const INPAINT_GRID: (usize, usize) = (GRID.1, GRID.0);
 
 /// `images.png` for points that are square images (d = k², k ≥ 8): generated π0 images (top
 /// rows), true test images (middle rows) and backward trajectories, one per row, from the π1

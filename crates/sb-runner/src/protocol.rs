@@ -385,9 +385,13 @@ pub fn gaussian_metrics(
             | Metric::W2Train
             | Metric::XMean
             | Metric::ClassGap
+            | Metric::ClassGapUniform
             | Metric::PosteriorCbwUvp
             | Metric::PosteriorMeanUvp
-            | Metric::PosteriorW2 => {}
+            | Metric::PosteriorW2
+            | Metric::InpaintRmse
+            | Metric::InpaintMeanRmse
+            | Metric::InpaintAgreement => {}
         }
     }
     if wants(Metric::Kl) || wants(Metric::KlDiag) {
@@ -639,7 +643,11 @@ pub fn reference_values(
     let mut out = Vec::new();
     match (reference, data) {
         (
-            Reference::ClosedForm | Reference::ExactPosterior | Reference::Prior,
+            Reference::ClosedForm
+            | Reference::ExactPosterior
+            | Reference::Prior
+            | Reference::SameDistribution
+            | Reference::NearestRow,
             ProblemData::Pair {
                 inverse: Some(inverse),
                 ..
@@ -680,6 +688,7 @@ pub fn reference_values(
                 for &m in metrics {
                     let v = match (m, classes.as_deref(), k) {
                         (Metric::ClassGap, Some(c), 0) => Some(c.gap(drawn.view())?),
+                        (Metric::ClassGapUniform, Some(c), 0) => Some(c.gap_uniform(drawn.view())?),
                         _ => sample_metric(m, drawn.view(), split.test.view(), h)?,
                     };
                     if let Some(v) = v {
@@ -698,6 +707,9 @@ pub fn reference_values(
                 out.push(("classifier_accuracy".into(), c.accuracy));
                 if metrics.contains(&Metric::ClassGap) {
                     out.push(("class_gap_backward".into(), c.val_gap));
+                }
+                if metrics.contains(&Metric::ClassGapUniform) {
+                    out.push(("class_gap_uniform_backward".into(), c.val_gap_uniform));
                 }
             }
             // π1's parts give the forward rows, π0's the backward rows; two-sample metrics

@@ -600,6 +600,32 @@ fn run_one(
                 .map_err(RunnerError::Input)?;
             sb_data::write_points(&model_dir.join("backward.npy"), to_f32(&samples[0]).view())?;
             sb_data::write_points(&model_dir.join("truth_backward.npy"), to_f32(&exact).view())?;
+            if let Some(held) = &inverse.held {
+                // Whole rows for the picture: completions of the first observations beside
+                // their true rows.
+                let (inputs, draws) = crate::plot::INPAINT_GRID;
+                let k = inputs.min(samples.len());
+                let mut generated = Vec::new();
+                let mut truth = Vec::new();
+                for (j, x) in samples.iter().take(k).enumerate() {
+                    let y = inverse.observations.row(j);
+                    let few = x.slice(ndarray::s![..draws.min(x.nrows()), ..]);
+                    generated.push(held.rows(few, y));
+                    truth.push(held.rows(held.truth.slice(ndarray::s![j..=j, ..]), y));
+                }
+                let stack = |parts: &[Array2<f64>]| {
+                    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+                    ndarray::concatenate(ndarray::Axis(0), &views).expect("rows of one width")
+                };
+                sb_data::write_points(
+                    &model_dir.join("inpaint_generated.npy"),
+                    to_f32(&stack(&generated)).view(),
+                )?;
+                sb_data::write_points(
+                    &model_dir.join("inpaint_truth.npy"),
+                    to_f32(&stack(&truth)).view(),
+                )?;
+            }
         }
         (None, None) => {
             for (k, direction, target) in
@@ -616,6 +642,12 @@ fn run_one(
                         }
                         Metric::ClassGap => match (classes, k) {
                             (Some(c), 1) => Some(c.gap(backward_all.mapv(f64::from).view())?),
+                            _ => None,
+                        },
+                        Metric::ClassGapUniform => match (classes, k) {
+                            (Some(c), 1) => {
+                                Some(c.gap_uniform(backward_all.mapv(f64::from).view())?)
+                            }
                             _ => None,
                         },
                         Metric::W2Train => {
@@ -654,6 +686,7 @@ fn run_one(
                 &blocks,
                 metrics,
                 eval,
+                classes,
                 &mut SbRng::stream(seed, 5),
                 &mut |text| reporter.note(job, text),
             )?);
@@ -780,12 +813,14 @@ impl Variant {
 
 /// The sample metrics of the evaluation blocks transported again in each of the variants of
 /// `eval` (`eval.steps`, `eval.ode`, `eval.quiet_end`), `(metric_direction@variant, value)`,
-/// means over blocks; a variant the method cannot do is passed to `note` and skipped.
+/// means over blocks (the class gaps of a labelled π0: over all blocks' generated π0 points); a
+/// variant the method cannot do is passed to `note` and skipped.
 fn step_variants(
     bridge: &sb_methods::TrainedBridge,
     blocks: &[Block],
     metrics: &[Metric],
     eval: &crate::experiment::EvalConfig,
+    classes: Option<&crate::images::Classes>,
     rng: &mut SbRng,
     note: &mut dyn FnMut(&str),
 ) -> Result<Vec<(String, f64)>> {
@@ -820,6 +855,21 @@ fn step_variants(
                     values.push((
                         format!("{}_{direction}{}", metric.as_str(), variant.suffix()),
                         sum / blocks.len() as f64,
+                    ));
+                }
+            }
+            if let (Some(c), Direction::Backward) = (classes, direction) {
+                let views: Vec<_> = generated.iter().map(|g| g.view()).collect();
+                let all = ndarray::concatenate(ndarray::Axis(0), &views).expect("one width");
+                for &metric in metrics {
+                    let value = match metric {
+                        Metric::ClassGap => c.gap(all.view())?,
+                        Metric::ClassGapUniform => c.gap_uniform(all.view())?,
+                        _ => continue,
+                    };
+                    values.push((
+                        format!("{}_{direction}{}", metric.as_str(), variant.suffix()),
+                        value,
                     ));
                 }
             }

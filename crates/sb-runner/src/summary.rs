@@ -43,12 +43,18 @@ pub fn summary(exp: &Experiment, data: &[ProblemData]) -> (String, Vec<String>) 
                         .enumerate()
                 {
                     let what = match (&p.inverse, k) {
-                        (Some(inv), 0) => format!(
-                            "the joint of [x, y]: x ~ {}, y = A x + η (operator: {}; noise std {})",
-                            describe(&inv.prior),
-                            operator_name(&inv.operator),
-                            inv.noise
-                        ),
+                        (Some(inv), 0) => match (&inv.operator, inv.noise, inv.observed_columns) {
+                            (Some(op), Some(noise), _) => format!(
+                                "the joint of [x, y]: x ~ {}, y = A x + η (operator: {}; noise std {noise})",
+                                describe(&inv.prior),
+                                operator_name(op),
+                            ),
+                            (_, _, Some([a, b])) => format!(
+                                "the train rows of {} as [x, y]: y = columns {a}..{b}, x = the others",
+                                describe(&inv.prior),
+                            ),
+                            _ => unreachable!("validated: an inverse problem has one form"),
+                        },
                         (Some(inv), _) => format!(
                             "[x, y]: x ~ {}, y taken from a π0 draw in training (drawn N(0, I) in the lines below)",
                             inv.reference.as_ref().map_or_else(|| "N(0, I)".to_string(), describe)
