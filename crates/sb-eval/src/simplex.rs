@@ -17,6 +17,11 @@
 //! Capacities are infinite, so every arc outside the tree carries no flow: flows are
 //! kept per tree node (the flow on the arc to its parent), never per arc.
 //!
+//! Between point clouds ([`emd_points`]) no cost matrix is held: pricing runs over candidate
+//! arcs (nearest neighbours both ways, costs kept), and whenever none of them prices out a
+//! parallel scan of all `n·m` arcs, costs computed from the points, either certifies the
+//! potentials (optimality, by the same test as the dense path) or adds the arcs that price out.
+//!
 //! The method follows the network simplex of LEMON, which POT uses (`ot.emd`).
 
 use ndarray::ArrayView2;

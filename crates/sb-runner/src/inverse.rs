@@ -786,6 +786,31 @@ mod tests {
         assert!(prior[0].1 > 20.0, "{prior:?}");
     }
 
+    /// Data rows split into `[x, y]` and put back: the same rows, for observed columns at the
+    /// start, in the middle and at the end.
+    #[test]
+    fn data_rows_split_and_join_back() {
+        let rows = Array2::from_shape_fn((3, 6), |(i, j)| (10 * i + j) as f64);
+        for columns in [[0, 2], [2, 5], [4, 6]] {
+            let (x, y) = split_columns(&rows, columns);
+            assert_eq!(
+                (x.ncols(), y.ncols()),
+                (6 - (columns[1] - columns[0]), columns[1] - columns[0])
+            );
+            let held = HeldOut {
+                truth: x.clone(),
+                columns,
+                train_x: x.clone(),
+                train_y: y.clone(),
+                classes: None,
+            };
+            for i in 0..3 {
+                let back = held.rows(x.slice(s![i..=i, ..]), y.row(i));
+                assert_eq!(back.row(0), rows.row(i), "columns {columns:?}, row {i}");
+            }
+        }
+    }
+
     /// Rejection sampling, run on a Gaussian prior as if it had no closed form, gives the
     /// closed-form posterior's moments.
     #[test]
