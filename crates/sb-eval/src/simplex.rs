@@ -410,7 +410,7 @@ pub fn emd(
 /// is not unique the plan may be another optimal one.
 ///
 /// # Errors
-/// Empty or non-finite clouds, or different dimensions.
+/// Empty or non-finite clouds, different dimensions, or more than 2³² − 1 points in a cloud.
 pub fn emd_points(
     a: ArrayView2<'_, f64>,
     b: ArrayView2<'_, f64>,
@@ -419,6 +419,12 @@ pub fn emd_points(
 ) -> Result<Transport, EvalError> {
     crate::error::check_pair(a, b)?;
     let (n, m) = (a.nrows(), b.nrows());
+    if n.max(m) > u32::MAX as usize {
+        return Err(EvalError::ShapeMismatch(format!(
+            "exact OT on the fly takes at most {} points per cloud, got {n} and {m}",
+            u32::MAX
+        )));
+    }
     let g = gcd(n, m);
     let mut supply = vec![(m / g) as f64; n];
     supply.extend(std::iter::repeat_n(-((n / g) as f64), m));

@@ -330,6 +330,9 @@ impl Metric {
                 | Self::PosteriorCbwUvp
                 | Self::PosteriorMeanUvp
                 | Self::PosteriorW2
+                | Self::InpaintRmse
+                | Self::InpaintMeanRmse
+                | Self::InpaintAgreement
         )
     }
 

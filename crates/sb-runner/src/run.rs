@@ -282,12 +282,14 @@ fn run_reference(
 }
 
 /// Whether a result's metric compares generated points with true ones (w1, w2, mmd, in
-/// either direction, and the posterior metrics of inverse problems), as the `@n` step
-/// variants do.
+/// either direction, the class gaps of labelled images, and the posterior and inpainting
+/// metrics of inverse problems), as the `@n` step variants do.
 fn is_sample_metric(name: &str) -> bool {
     let base = name.split('_').next().unwrap_or(name);
     (matches!(base, "w1" | "w2" | "mmd") && !name.starts_with("w2_train"))
-        || name.starts_with("posterior_")
+        || ["posterior_", "inpaint_", "class_gap"]
+            .iter()
+            .any(|p| name.starts_with(p))
 }
 
 fn rows_of(
@@ -609,8 +611,10 @@ fn run_one(
                 let mut truth = Vec::new();
                 for (j, x) in samples.iter().take(k).enumerate() {
                     let y = inverse.observations.row(j);
-                    let few = x.slice(ndarray::s![..draws.min(x.nrows()), ..]);
-                    generated.push(held.rows(few, y));
+                    // A full row of the picture per observation (draws repeat if fewer).
+                    let picks: Vec<usize> = (0..draws).map(|i| i % x.nrows()).collect();
+                    let few = x.select(ndarray::Axis(0), &picks);
+                    generated.push(held.rows(few.view(), y));
                     truth.push(held.rows(held.truth.slice(ndarray::s![j..=j, ..]), y));
                 }
                 let stack = |parts: &[Array2<f64>]| {
