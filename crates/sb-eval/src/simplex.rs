@@ -63,30 +63,26 @@ pub enum CostStorage {
 }
 
 /// Where the network simplex reads arc costs: the cost of one arc, a row segment for the
-/// pricing scan, and the largest magnitude (which sizes the artificial arcs).
+/// pricing scan, and a row's most negative arcs for the scans that refill candidate lists.
 trait Costs: Sync {
     fn at(&self, i: usize, j: usize) -> f64;
     /// Costs `C_i,j0 … C_i,j0+len−1`: a slice of a matrix, or `buf` filled.
     fn row<'s>(&'s self, i: usize, j0: usize, len: usize, buf: &'s mut [f64]) -> &'s [f64];
     /// The (at most `keep`) arcs of row `i` of least reduced cost below `tol`, least first.
+    ///
+    /// This version prices every arc; an implementation may skip arcs that provably cannot
+    /// price out, and must return the same arcs (tested for the points' costs).
     fn most_negative(&self, scan: RowScan<'_>, buf: &mut [f64]) -> Vec<(f64, u32)> {
-        let mut worst = Vec::new();
-        let mut bound = scan.tol;
+        let mut worst = Least::new(scan.keep, scan.tol);
         let m = scan.sinks.len();
         for j0 in (0..m).step_by(TILE) {
             let len = TILE.min(m - j0);
             let row = self.row(scan.i, j0, len, buf);
             for (j, (&c, &p)) in row.iter().zip(&scan.sinks[j0..j0 + len]).enumerate() {
-                let r = c + scan.pi_source - p;
-                if r < bound {
-                    keep_least(&mut worst, (r, (j0 + j) as u32), scan.keep);
-                    if worst.len() == scan.keep {
-                        bound = worst[scan.keep - 1].0;
-                    }
-                }
+                worst.offer(c + scan.pi_source - p, j0 + j);
             }
         }
-        worst
+        worst.items
     }
     fn storage(&self) -> CostStorage;
 }
@@ -250,18 +246,13 @@ impl Costs for PointCosts {
                 t * t
             })
             .sum();
-        match self.ground {
-            Ground::Euclidean => d2.sqrt(),
-            Ground::SquaredEuclidean => d2,
-        }
+        self.finish(d2)
     }
     fn row<'s>(&'s self, i: usize, j0: usize, len: usize, buf: &'s mut [f64]) -> &'s [f64] {
         let out = &mut buf[..len];
         self.squared_row(i, j0, out);
-        if self.ground == Ground::Euclidean {
-            for c in out.iter_mut() {
-                *c = c.sqrt();
-            }
+        for c in out.iter_mut() {
+            *c = self.finish(*c);
         }
         out
     }
@@ -276,8 +267,7 @@ impl Costs for PointCosts {
             ..
         } = scan;
         let m = sinks.len();
-        let mut worst: Vec<(f64, u32)> = Vec::new();
-        let mut bound = tol;
+        let mut worst = Least::new(keep, tol);
         let x = &self.a[i * self.d..(i + 1) * self.d];
         for (tile, j0) in (0..m).step_by(TILE).enumerate() {
             // A lower bound on the tile's costs from its ball: skip the tile when even the
@@ -286,7 +276,7 @@ impl Costs for PointCosts {
             let to_centre: f64 = x.iter().zip(centre).map(|(v, c)| (v - c) * (v - c)).sum();
             let gap = (to_centre.sqrt() - self.radii[tile]).max(0.0);
             let least = self.finish(gap * gap) * (1.0 - 1e-12);
-            if least >= bound - pi_source + scan.tile_max[tile] + slack {
+            if least >= worst.bound - pi_source + scan.tile_max[tile] + slack {
                 continue;
             }
             let len = TILE.min(m - j0);
@@ -295,25 +285,18 @@ impl Costs for PointCosts {
             for (j, (&q, &p)) in squared.iter().zip(&sinks[j0..j0 + len]).enumerate() {
                 // `c + π_i − π_j < bound` needs `c < bound − π_i + π_j`; `slack` covers the
                 // rounding of both sides, so no arc that prices out is skipped here.
-                let room = bound - pi_source + p + slack;
+                let room = worst.bound - pi_source + p + slack;
                 let maybe = room > 0.0
                     && match self.ground {
                         Ground::Euclidean => q < room * room,
                         Ground::SquaredEuclidean => q < room,
                     };
                 if maybe {
-                    let c = self.finish(q);
-                    let r = c + pi_source - p;
-                    if r < bound {
-                        keep_least(&mut worst, (r, (j0 + j) as u32), keep);
-                        if worst.len() == keep {
-                            bound = worst[keep - 1].0;
-                        }
-                    }
+                    worst.offer(self.finish(q) + pi_source - p, j0 + j);
                 }
             }
         }
-        worst
+        worst.items
     }
     fn storage(&self) -> CostStorage {
         CostStorage::OnTheFly
@@ -509,24 +492,18 @@ fn nearest(costs: &PointCosts, rows: usize, cols: usize, k: usize) -> (Vec<Vec<u
             || vec![0.0; TILE.min(cols)],
             |buf, i| {
                 // Nearest by squared distance (the same order as the cost's), largest cost last.
-                let mut best: Vec<(f64, u32)> = Vec::with_capacity(k + 1);
-                let mut bound = f64::INFINITY;
+                let mut best = Least::new(k, f64::INFINITY);
                 let mut largest = 0.0f64;
                 for j0 in (0..cols).step_by(TILE) {
                     let squared = &mut buf[..TILE.min(cols - j0)];
                     costs.squared_row(i, j0, squared);
                     largest = largest.max(lane_max(squared));
                     for (j, &q) in squared.iter().enumerate() {
-                        if q < bound {
-                            keep_least(&mut best, (q, (j0 + j) as u32), k);
-                            if best.len() == k {
-                                bound = best[k - 1].0;
-                            }
-                        }
+                        best.offer(q, j0 + j);
                     }
                 }
                 (
-                    best.into_iter().map(|(_, j)| j).collect(),
+                    best.items.into_iter().map(|(_, j)| j).collect(),
                     costs.finish(largest),
                 )
             },
@@ -551,13 +528,32 @@ fn lane_max(values: &[f64]) -> f64 {
         .fold(0.0, |acc, &v| if v > acc { v } else { acc })
 }
 
-/// Inserts `item` into `list`, kept sorted by value (earlier entries first among equal
-/// values) and at most `k` long.
-fn keep_least(list: &mut Vec<(f64, u32)>, item: (f64, u32), k: usize) {
-    let at = list.partition_point(|&(v, _)| v <= item.0);
-    if at < k {
-        list.insert(at, item);
-        list.truncate(k);
+/// The (at most `k`) least values offered below a bound, with their columns, least first;
+/// once `k` are held the bound tightens to the largest of them (earlier columns win ties).
+struct Least {
+    items: Vec<(f64, u32)>,
+    k: usize,
+    bound: f64,
+}
+
+impl Least {
+    fn new(k: usize, bound: f64) -> Self {
+        Self {
+            items: Vec::with_capacity(k + 1),
+            k,
+            bound,
+        }
+    }
+
+    fn offer(&mut self, value: f64, column: usize) {
+        if value < self.bound {
+            let at = self.items.partition_point(|&(v, _)| v <= value);
+            self.items.insert(at, (value, column as u32));
+            self.items.truncate(self.k);
+            if self.items.len() == self.k {
+                self.bound = self.items[self.k - 1].0;
+            }
+        }
     }
 }
 
@@ -1261,6 +1257,69 @@ mod tests {
         // a = (1/2, 1/2), b = (1/3, 1/3, 1/3): 1/3·0 + 1/6·1 + 1/6·1 + 1/3·0 = 1/3.
         assert!((t.cost - 1.0 / 3.0).abs() < 1e-15, "{}", t.cost);
         assert!(t.converged);
+    }
+
+    /// The points' costs without their filters: every arc priced (the trait's own scan).
+    struct Plain<'a>(&'a PointCosts);
+
+    impl Costs for Plain<'_> {
+        fn at(&self, i: usize, j: usize) -> f64 {
+            self.0.at(i, j)
+        }
+        fn row<'s>(&'s self, i: usize, j0: usize, len: usize, buf: &'s mut [f64]) -> &'s [f64] {
+            self.0.row(i, j0, len, buf)
+        }
+        fn storage(&self) -> CostStorage {
+            self.0.storage()
+        }
+    }
+
+    /// The filtered scan of the points (tiles skipped by their balls, squared distances
+    /// compared before any root) returns exactly the arcs of the scan that prices every arc:
+    /// clustered sinks in k-d order over several tiles, potentials that make a few arcs of
+    /// most rows price out, both grounds.
+    #[test]
+    fn filtered_scans_find_the_arcs_of_the_plain_scan() {
+        let mut rng = sb_data::SbRng::new(11);
+        let cluster = |i: usize, k: usize| if k == 0 { 8.0 * (i % 4) as f64 } else { 0.0 };
+        let a = Array2::from_shape_fn((60, 3), |(i, k)| rng.normal() * 0.4 + cluster(i, k));
+        let b = Array2::from_shape_fn((1100, 3), |(i, k)| rng.normal() * 0.4 + cluster(i, k));
+        let b = b.select(ndarray::Axis(0), &spatial_order(b.view()));
+        for ground in [Ground::Euclidean, Ground::SquaredEuclidean] {
+            let costs = PointCosts::new(a.view(), b.view(), ground);
+            // Sink potentials: half the cost from the first source, and a jitter wide enough
+            // that the arcs that price out lie near and far, some in tiles the balls skip.
+            let sinks: Vec<f64> = (0..b.nrows())
+                .map(|j| 0.5 * costs.at(0, j) + 10.0 * rng.uniform())
+                .collect();
+            let tile_max: Vec<f64> = sinks
+                .chunks(TILE)
+                .map(|t| t.iter().fold(f64::NEG_INFINITY, |acc, &p| acc.max(p)))
+                .collect();
+            let mut buf = vec![0.0; TILE];
+            let mut found = 0;
+            for i in 0..a.nrows() {
+                // π_i puts the row's sixth least `c − π_j` at zero: five arcs price out.
+                let mut reduced: Vec<f64> =
+                    (0..b.nrows()).map(|j| costs.at(i, j) - sinks[j]).collect();
+                reduced.sort_by(f64::total_cmp);
+                let pi_source = if i % 7 == 0 { -1e3 } else { -reduced[5] };
+                let scan = RowScan {
+                    i,
+                    pi_source,
+                    sinks: &sinks,
+                    tol: -1e-12,
+                    slack: 1e-12 * 1e3,
+                    keep: 3,
+                    tile_max: &tile_max,
+                };
+                let filtered = costs.most_negative(scan, &mut buf);
+                let plain = Plain(&costs).most_negative(scan, &mut buf);
+                assert_eq!(filtered, plain, "row {i}");
+                found += plain.len();
+            }
+            assert!(found > 100, "{found} arcs priced out");
+        }
     }
 
     #[test]
