@@ -284,7 +284,7 @@ pub fn write_points(path: &Path, points: ArrayView2<'_, f32>) -> Result<(), Data
 
 /// `path` read relative to `base` (an absolute path stays as it is), without `.` and `..`
 /// where the file exists.
-pub(crate) fn absolute(base: &Path, path: &Path) -> std::path::PathBuf {
+pub fn absolute(base: &Path, path: &Path) -> std::path::PathBuf {
     let joined = base.join(path);
     joined.canonicalize().unwrap_or(joined)
 }

@@ -35,8 +35,8 @@ pub use distribution::{
 };
 pub use error::DataError;
 pub use io::{
-    read_csv, read_csv_with, read_labels, read_points, read_points_with, write_points, CsvData,
-    ReadOptions,
+    absolute, read_csv, read_csv_with, read_labels, read_points, read_points_with, write_points,
+    CsvData, ReadOptions,
 };
 pub use rng::SbRng;
 pub use split::{Split, SplitSpec};

@@ -534,9 +534,7 @@ impl Experiment {
                 files.extend(loo.course.resolve_paths(base));
             }
             if let Some(labels) = &mut p.labels {
-                if labels.is_relative() {
-                    *labels = base.join(&*labels);
-                }
+                *labels = sb_data::absolute(base, labels);
                 files.push(labels.clone());
             }
             if let Some(inverse) = &mut p.inverse {

@@ -86,9 +86,7 @@ impl InverseSpec {
     pub fn resolve_paths(&mut self, base: &std::path::Path) -> Vec<std::path::PathBuf> {
         let mut files = self.prior.resolve_paths(base);
         if let Some(labels) = &mut self.labels {
-            if labels.is_relative() {
-                *labels = base.join(&*labels);
-            }
+            *labels = sb_data::absolute(base, labels);
             files.push(labels.clone());
         }
         files
