@@ -10,15 +10,19 @@
 //!   applied in the same pass that records its derivative, while the rows are still in cache;
 //! - the rows are split into blocks that run the whole network on rayon's threads, one block
 //!   per thread at training batch sizes;
-//! - the backward pass reuses the activations and derivatives saved by the forward pass, and
-//!   computes each weight gradient as one product over all rows (split by output, so the
-//!   summation order never depends on the number of threads).
+//! - the backward pass reuses the activations and derivatives saved by the forward pass; it runs
+//!   on fixed blocks of rows, each adding its share of every weight gradient, and the blocks'
+//!   shares are summed in a fixed order, so the gradients never depend on the number of threads;
+//! - a training step ([`Mlp::mse_gradients`]) runs forward, loss and backward of a block in one
+//!   task: one parallel region per step instead of two per layer.
 //!
 //! The parameters enter as one flat vector, `[W₀, b₀, W₁, b₁, …]` with `Wₗ` of shape
 //! `(fan_out, fan_in)` row-major, as the network's variables concatenated.
 //! [`crate::net::DriftNet::forward_reference`] is the same function built from candle's own
 //! operations; the tests below and in `net.rs` check that both agree, values and gradients.
 
+use std::cell::RefCell;
+use std::ops::Range;
 use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
@@ -35,6 +39,28 @@ const MAX_BLOCK_ROWS: usize = 256;
 
 /// Fewest rows worth a block of their own.
 const MIN_BLOCK_ROWS: usize = 16;
+
+/// Rows per block of the backward pass (and of the training step's fused forward and
+/// backward): a quarter of the rows, within these bounds. A function of the rows only, so
+/// that how the rows are cut, and so the gradients' rounding, never depends on the number of
+/// threads.
+const GRAD_BLOCK_ROWS: (usize, usize) = (64, 256);
+
+/// See [`GRAD_BLOCK_ROWS`].
+fn grad_block_rows(rows: usize) -> usize {
+    (rows / 4).clamp(GRAD_BLOCK_ROWS.0, GRAD_BLOCK_ROWS.1)
+}
+
+/// Most partial gradients held at once (see [`Mlp::by_blocks`]).
+const GRAD_PARTIALS: usize = 16;
+
+thread_local! {
+    /// A block's activations, derivatives and output in the fused training step, kept per
+    /// thread across steps (every value is written before it is read).
+    static ACTIVATIONS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// The backward pass's two δ buffers, likewise.
+    static DELTAS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
 
 /// The shapes of an MLP: `widths[0]` inputs, `widths[L]` outputs, `L` linear layers, an
 /// activation after every layer but the last.
@@ -76,18 +102,57 @@ impl MlpShape {
             .sum()
     }
 
+    /// The lengths of `W₀, b₀, W₁, b₁, …` in a flat parameter vector.
+    fn lengths(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.layers()).flat_map(|l| [self.fan_out(l) * self.fan_in(l), self.fan_out(l)])
+    }
+
     /// Splits a flat parameter vector `[W₀, b₀, W₁, b₁, …]` into layers.
     fn split<'a>(&self, flat: &'a [f32]) -> Params<'a> {
-        let mut layers = Vec::with_capacity(2 * self.layers());
         let mut rest = flat;
-        for l in 0..self.layers() {
-            for len in [self.fan_out(l) * self.fan_in(l), self.fan_out(l)] {
-                let (head, tail) = rest.split_at(len);
-                layers.push(head);
+        Params(
+            self.lengths()
+                .map(|len| {
+                    let (head, tail) = rest.split_at(len);
+                    rest = tail;
+                    head
+                })
+                .collect(),
+        )
+    }
+
+    /// [`MlpShape::split`] for a mutable vector (a gradient).
+    fn split_mut<'a>(&self, flat: &'a mut [f32]) -> Vec<&'a mut [f32]> {
+        let mut rest = flat;
+        self.lengths()
+            .map(|len| {
+                let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
                 rest = tail;
-            }
-        }
-        Params(layers)
+                head
+            })
+            .collect()
+    }
+
+    /// A buffer of `rows × Σ hidden widths` values cut into the hidden layers' `(rows, width)`
+    /// arrays.
+    fn hidden_rows_mut<'a>(&self, buf: &'a mut [f32], rows: usize) -> Vec<&'a mut [f32]> {
+        let mut rest = buf;
+        (0..self.layers() - 1)
+            .map(|l| {
+                let (head, tail) = std::mem::take(&mut rest).split_at_mut(rows * self.fan_out(l));
+                rest = tail;
+                head
+            })
+            .collect()
+    }
+
+    /// [`MlpShape::split`] into owned vectors.
+    fn split_owned(&self, flat: Vec<f32>) -> Vec<Vec<f32>> {
+        self.split(&flat)
+            .0
+            .into_iter()
+            .map(<[f32]>::to_vec)
+            .collect()
     }
 }
 
@@ -154,28 +219,103 @@ impl Mlp {
     }
 
     /// Mean squared error against `target` (`(rows, widths[L])`) and its gradient for each
-    /// parameter, in one forward and one backward pass with nothing else in between.
+    /// parameter. Each block of rows ([`grad_block_rows`]) runs forward, loss and backward in one
+    /// task while its activations are still in cache, so a training step is one parallel region
+    /// and one reduction of the blocks' partial gradients.
     pub(crate) fn mse_gradients(
         &self,
         input: &[f32],
         params: &Params<'_>,
         target: &[f32],
     ) -> (f64, Vec<Vec<f32>>) {
-        let (out, saved) = self.run_forward(input, params, true);
-        let saved = saved.expect("kept");
-        let scale = 2.0 / out.len() as f32;
-        let mut sum = 0f64;
-        let grad_out: Vec<f32> = out
-            .iter()
-            .zip(target)
-            .map(|(o, t)| {
-                let e = o - t;
-                sum += f64::from(e * e);
-                scale * e
+        let shape = &self.shape;
+        let (width_in, width_out) = (shape.input_width(), shape.output_width());
+        let rows = input.len() / width_in;
+        let scale = 2.0 / (rows * width_out) as f32;
+        let (sum, grads) = self.by_blocks(rows, |range, grads, first| {
+            let x = &input[range.start * width_in..range.end * width_in];
+            let target = &target[range.start * width_out..range.end * width_out];
+            let r = range.len();
+            ACTIVATIONS.with_borrow_mut(|scratch| {
+                let hidden: usize = (0..shape.layers() - 1).map(|l| shape.fan_out(l)).sum();
+                let need = r * (2 * hidden + width_out);
+                if scratch.len() < need {
+                    scratch.resize(need, 0.0);
+                }
+                let (h, rest) = scratch[..need].split_at_mut(r * hidden);
+                let (d, out) = rest.split_at_mut(r * hidden);
+                let mut saved = BlockSaved {
+                    h: shape.hidden_rows_mut(h, r),
+                    d: shape.hidden_rows_mut(d, r),
+                };
+                self.forward_block(x, params, out, Some(&mut saved));
+                let mut sum = 0f64;
+                for (o, t) in out.iter_mut().zip(target) {
+                    let e = *o - t;
+                    sum += f64::from(e * e);
+                    *o = scale * e;
+                }
+                let h: Vec<&[f32]> = saved.h.iter().map(|h| &**h).collect();
+                let d: Vec<&[f32]> = saved.d.iter().map(|d| &**d).collect();
+                self.backward_block(x, &h, &d, out, params, grads, first, None);
+                sum
+            })
+        });
+        (sum / (rows * width_out) as f64, shape.split_owned(grads))
+    }
+
+    /// Runs `block(rows, partial, first)` on rayon's threads for every block of
+    /// [`grad_block_rows`] rows, and returns the sum of its values and of its partial gradients.
+    ///
+    /// Block `b` adds its gradient into partial `b mod P` (`P` at most [`GRAD_PARTIALS`];
+    /// `first` tells it to overwrite instead), the blocks of one partial run in order, and the
+    /// partials and values are summed in a fixed order: the result never depends on the number
+    /// of threads.
+    fn by_blocks<F>(&self, rows: usize, block: F) -> (f64, Vec<f32>)
+    where
+        F: Fn(Range<usize>, &mut [f32], bool) -> f64 + Sync,
+    {
+        let n = self.shape.param_count();
+        let size = grad_block_rows(rows);
+        let blocks = rows.div_ceil(size);
+        if blocks == 0 {
+            return (0.0, vec![0f32; n]);
+        }
+        let partials = blocks.min(GRAD_PARTIALS);
+        let mut sums = vec![0f32; partials * n];
+        let values: Vec<Vec<f64>> = sums
+            .par_chunks_mut(n)
+            .enumerate()
+            .map(|(p, grads)| {
+                (p..blocks)
+                    .step_by(partials)
+                    .map(|b| {
+                        let range = b * size..((b + 1) * size).min(rows);
+                        block(range, grads, b < partials)
+                    })
+                    .collect()
             })
             .collect();
-        let (grads, _) = self.run_backward(input, params, &saved, &grad_out, false);
-        (sum / out.len() as f64, grads)
+        let total = (0..blocks)
+            .map(|b| values[b % partials][b / partials])
+            .sum();
+        let (first, rest) = sums.split_at_mut(n);
+        if partials > 1 {
+            const CHUNK: usize = 1 << 14;
+            first
+                .par_chunks_mut(CHUNK)
+                .enumerate()
+                .for_each(|(c, dst)| {
+                    for p in 0..partials - 1 {
+                        let src = &rest[p * n + c * CHUNK..][..dst.len()];
+                        for (d, s) in dst.iter_mut().zip(src) {
+                            *d += s;
+                        }
+                    }
+                });
+        }
+        sums.truncate(n);
+        (total, sums)
     }
 
     /// The forward pass on host slices: `input` is `(rows, widths[0])`, and the result
@@ -226,7 +366,7 @@ impl Mlp {
         out.par_chunks_mut(block * shape.output_width())
             .zip(input.par_chunks(block * shape.input_width()))
             .zip(shares.into_par_iter())
-            .for_each(|((out, x), share)| self.forward_block(x, params, out, Some(share)));
+            .for_each(|((out, x), mut share)| self.forward_block(x, params, out, Some(&mut share)));
         (out, Some(saved))
     }
 
@@ -237,13 +377,13 @@ impl Mlp {
         x: &[f32],
         params: &Params<'_>,
         out: &mut [f32],
-        saved: Option<BlockSaved<'_>>,
+        saved: Option<&mut BlockSaved<'_>>,
     ) {
         let shape = &self.shape;
         let rows = x.len() / shape.input_width();
         let last = shape.layers() - 1;
         match saved {
-            Some(BlockSaved { mut h, mut d }) => {
+            Some(BlockSaved { h, d }) => {
                 for l in 0..last {
                     let (done, rest) = h.split_at_mut(l);
                     let input: &[f32] = if l == 0 { x } else { &*done[l - 1] };
@@ -291,66 +431,117 @@ impl Mlp {
         want_input: bool,
     ) -> (Vec<Vec<f32>>, Option<Vec<f32>>) {
         let shape = &self.shape;
-        let rows = input.len() / shape.input_width();
-        let threads = rayon::current_num_threads().max(1);
-        let mut grads: Vec<Vec<f32>> = params.0.iter().map(|p| vec![0f32; p.len()]).collect();
-        let mut delta = grad_out.to_vec();
-        let block = block_rows(rows);
-        for l in (0..shape.layers()).rev() {
-            let (fan_in, fan_out) = (shape.fan_in(l), shape.fan_out(l));
-            let layer_input: &[f32] = if l == 0 { input } else { &saved.h[l - 1] };
-            let (gw, gb) = grads[2 * l..2 * l + 2].split_at_mut(1);
-            let (gw, gb) = (&mut gw[0], &mut gb[0]);
-            // ∂W = δᵀ · input, one product over all rows, its output rows split across threads.
-            let per_thread = fan_out.div_ceil(threads);
-            gw.par_chunks_mut(per_thread * fan_in)
-                .enumerate()
-                .for_each(|(i, gw)| {
-                    let outputs = gw.len() / fan_in;
-                    matmul(
-                        MatMut::from_row_major_slice_mut(gw, outputs, fan_in),
-                        Accum::Replace,
-                        MatRef::from_row_major_slice(&delta, rows, fan_out)
-                            .subcols(i * per_thread, outputs)
-                            .transpose(),
-                        MatRef::from_row_major_slice(layer_input, rows, fan_in),
-                        1.0f32,
-                        Par::Seq,
-                    );
-                });
-            column_sums(&delta, fan_out, gb);
-            if l == 0 && !want_input {
-                break;
+        let (width_in, width_out) = (shape.input_width(), shape.output_width());
+        let rows = input.len() / width_in;
+        let mut grad_input = want_input.then(|| vec![0f32; rows * width_in]);
+        // Each block writes its own rows of the input gradient.
+        let shares: Vec<Mutex<&mut [f32]>> = match grad_input.as_mut() {
+            Some(g) => g
+                .chunks_mut(grad_block_rows(rows) * width_in)
+                .map(Mutex::new)
+                .collect(),
+            None => Vec::new(),
+        };
+        let (_, grads) = self.by_blocks(rows, |range, grads, first| {
+            fn rows_of<'a>(a: &'a [f32], range: &Range<usize>, width: usize) -> &'a [f32] {
+                &a[range.start * width..range.end * width]
             }
-            // δ ← (δ · W) ⊙ act'(z) of the layer below, block by block.
-            let weight = params.weight(l);
-            let mut below = vec![0f32; rows * fan_in];
-            let derivative: Option<&[f32]> = (l > 0).then(|| saved.d[l - 1].as_slice());
-            below
-                .par_chunks_mut(block * fan_in)
-                .zip(delta.par_chunks(block * fan_out))
-                .enumerate()
-                .for_each(|(i, (dst, delta))| {
-                    let r = delta.len() / fan_out;
-                    matmul(
-                        MatMut::from_row_major_slice_mut(dst, r, fan_in),
-                        Accum::Replace,
-                        MatRef::from_row_major_slice(delta, r, fan_out),
-                        MatRef::from_row_major_slice(weight, fan_out, fan_in),
-                        1.0f32,
-                        Par::Seq,
-                    );
-                    if let Some(d) = derivative {
-                        let (start, len) = (i * block * fan_in, dst.len());
-                        for (g, d) in dst.iter_mut().zip(&d[start..start + len]) {
-                            *g *= d;
-                        }
+            let h: Vec<&[f32]> = (0..saved.h.len())
+                .map(|l| rows_of(&saved.h[l], &range, shape.fan_out(l)))
+                .collect();
+            let d: Vec<&[f32]> = (0..saved.d.len())
+                .map(|l| rows_of(&saved.d[l], &range, shape.fan_out(l)))
+                .collect();
+            let delta = rows_of(grad_out, &range, width_out);
+            let mut share = shares.get(range.start / grad_block_rows(rows)).map(|m| {
+                m.lock()
+                    .expect("an input-gradient block's lock is never poisoned")
+            });
+            let grad_input = share.as_mut().map(|g| &mut ***g);
+            self.backward_block(
+                rows_of(input, &range, width_in),
+                &h,
+                &d,
+                delta,
+                params,
+                grads,
+                first,
+                grad_input,
+            );
+            0.0
+        });
+        (shape.split_owned(grads), grad_input)
+    }
+
+    /// The backward pass over one block of rows: `x` its input, `h` and `d` its saved
+    /// activations and derivatives, `delta` the loss's gradient at the output. Writes (with
+    /// `first`) or adds the block's share of every parameter's gradient into `grads` (flat, in
+    /// [`Params`] order), and the input's gradient into `grad_input` when given.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_block(
+        &self,
+        x: &[f32],
+        h: &[&[f32]],
+        d: &[&[f32]],
+        delta: &[f32],
+        params: &Params<'_>,
+        grads: &mut [f32],
+        first: bool,
+        mut grad_input: Option<&mut [f32]>,
+    ) {
+        let shape = &self.shape;
+        let rows = x.len() / shape.input_width();
+        let accum = if first { Accum::Replace } else { Accum::Add };
+        let mut grads = shape.split_mut(grads);
+        let widest = shape.widths.iter().copied().max().unwrap_or(0);
+        DELTAS.with_borrow_mut(|scratch| {
+            if scratch.len() < 2 * rows * widest {
+                scratch.resize(2 * rows * widest, 0.0);
+            }
+            // δ of the current layer and of the layer below take turns in two halves.
+            let (mut current, mut below) = scratch[..2 * rows * widest].split_at_mut(rows * widest);
+            current[..delta.len()].copy_from_slice(delta);
+            for l in (0..shape.layers()).rev() {
+                let (fan_in, fan_out) = (shape.fan_in(l), shape.fan_out(l));
+                let delta = &current[..rows * fan_out];
+                let layer_input: &[f32] = if l == 0 { x } else { h[l - 1] };
+                let (gw, gb) = grads[2 * l..2 * l + 2].split_at_mut(1);
+                // ∂W += δᵀ · input over the block's rows; ∂b += the column sums of δ.
+                matmul(
+                    MatMut::from_row_major_slice_mut(gw[0], fan_out, fan_in),
+                    accum,
+                    MatRef::from_row_major_slice(delta, rows, fan_out).transpose(),
+                    MatRef::from_row_major_slice(layer_input, rows, fan_in),
+                    1.0f32,
+                    Par::Seq,
+                );
+                column_sums(delta, fan_out, gb[0], first);
+                let dst = if l == 0 {
+                    match grad_input {
+                        Some(ref mut g) => &mut **g,
+                        None => break,
                     }
-                });
-            delta = below;
-        }
-        let grad_input = (want_input).then_some(delta);
-        (grads, grad_input)
+                } else {
+                    &mut below[..rows * fan_in]
+                };
+                // δ ← (δ · W) ⊙ act'(z) of the layer below.
+                matmul(
+                    MatMut::from_row_major_slice_mut(dst, rows, fan_in),
+                    Accum::Replace,
+                    MatRef::from_row_major_slice(delta, rows, fan_out),
+                    MatRef::from_row_major_slice(params.weight(l), fan_out, fan_in),
+                    1.0f32,
+                    Par::Seq,
+                );
+                if l == 0 {
+                    break;
+                }
+                for (g, d) in dst.iter_mut().zip(d[l - 1]) {
+                    *g *= d;
+                }
+                std::mem::swap(&mut current, &mut below);
+            }
+        });
     }
 }
 
@@ -393,9 +584,12 @@ fn linear(
     );
 }
 
-/// `sums[j] = Σᵢ m[i, j]` for a row-major matrix with `width` columns.
-fn column_sums(m: &[f32], width: usize, sums: &mut [f32]) {
-    sums.fill(0.0);
+/// `sums[j] = Σᵢ m[i, j]` for a row-major matrix with `width` columns (added to `sums`
+/// unless `first`).
+fn column_sums(m: &[f32], width: usize, sums: &mut [f32], first: bool) {
+    if first {
+        sums.fill(0.0);
+    }
     for row in m.chunks_exact(width) {
         for (s, v) in sums.iter_mut().zip(row) {
             *s += v;

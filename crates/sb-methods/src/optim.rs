@@ -1,18 +1,24 @@
 //! Adam, exponential moving averages and gradient clipping.
 //!
-//! On the CPU in f32, Adam updates each parameter in place in one pass (three for the
-//! moments and the parameter, none allocating), and the moving average is one operation
+//! On the CPU in f32, Adam updates each parameter and its moments in place in one pass
+//! (nothing allocated), and the moving average is one operation
 //! per tensor; elsewhere both are built from candle's tensor operations, and tests check the
 //! two paths agree.
 
 use candle_core::{
-    backprop::GradStore, CpuStorage, CustomOp2, InplaceOp2, InplaceOp3, Layout, Shape, Tensor, Var,
+    backprop::GradStore, CpuStorage, CustomOp2, InplaceOp2, Layout, Shape, Tensor, Var,
 };
+
+use std::sync::Mutex;
 
 use crate::tensor::{host_values, host_values_mut, is_cpu_f32};
 use crate::Result;
 
-/// Adam (Kingma & Ba), no weight decay, with its moments kept in plain tensors.
+/// Adam (Kingma & Ba), no weight decay.
+///
+/// For CPU f32 parameters the moments are host arrays and one step is one pass over each
+/// parameter (moments and value updated together, in place); otherwise they are tensors and
+/// the step is candle's operations ([`Adam::step_reference`], which the tests compare with).
 #[derive(Debug)]
 pub struct Adam {
     lr: f64,
@@ -20,8 +26,31 @@ pub struct Adam {
     beta2: f64,
     eps: f64,
     step: i32,
-    first: Vec<Tensor>,
-    second: Vec<Tensor>,
+    moments: Vec<Moments>,
+}
+
+/// One variable's first and second moments.
+#[derive(Debug)]
+enum Moments {
+    /// Host arrays, updated in place by [`AdamPass`].
+    Host { m: Vec<f32>, v: Vec<f32> },
+    /// Tensors on the variable's device, replaced at every step.
+    Tensors { m: Tensor, v: Tensor },
+}
+
+impl Moments {
+    /// As tensors on `like`'s device (host arrays are moved into tensors once).
+    fn tensors(&mut self, like: &Tensor) -> Result<(&Tensor, &Tensor)> {
+        if let Moments::Host { m, v } = self {
+            let m = Tensor::from_slice(m, like.shape(), like.device())?;
+            let v = Tensor::from_slice(v, like.shape(), like.device())?;
+            *self = Moments::Tensors { m, v };
+        }
+        match self {
+            Moments::Tensors { m, v } => Ok((m, v)),
+            Moments::Host { .. } => unreachable!("converted above"),
+        }
+    }
 }
 
 impl Adam {
@@ -30,19 +59,30 @@ impl Adam {
     /// # Errors
     /// A tensor error.
     pub fn new(vars: &[Var], lr: f64) -> Result<Self> {
-        let zeros = || -> Result<Vec<Tensor>> {
-            vars.iter()
-                .map(|v| Ok(v.as_tensor().zeros_like()?))
-                .collect()
-        };
+        let moments = vars
+            .iter()
+            .map(|var| {
+                let t = var.as_tensor();
+                Ok(if fusable(t) {
+                    Moments::Host {
+                        m: vec![0.0; t.elem_count()],
+                        v: vec![0.0; t.elem_count()],
+                    }
+                } else {
+                    Moments::Tensors {
+                        m: t.zeros_like()?,
+                        v: t.zeros_like()?,
+                    }
+                })
+            })
+            .collect::<Result<_>>()?;
         Ok(Self {
             lr,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
             step: 0,
-            first: zeros()?,
-            second: zeros()?,
+            moments,
         })
     }
 
@@ -67,7 +107,7 @@ impl Adam {
         self.step += 1;
         let c1 = 1.0 / (1.0 - self.beta1.powi(self.step));
         let c2 = 1.0 / (1.0 - self.beta2.powi(self.step));
-        for (i, var) in vars.iter().enumerate() {
+        for (var, moments) in vars.iter().zip(&mut self.moments) {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
@@ -75,42 +115,43 @@ impl Adam {
             // forward pass alive); the moments must hold values only, or every step's graph
             // would stay in memory until the optimizer is dropped.
             let g = &g.detach();
-            let (m, v) = (&self.first[i], &self.second[i]);
-            if fused && [var.as_tensor(), g, m, v].iter().all(|t| fusable(t)) {
-                m.inplace_op2(
-                    g,
-                    &Moment {
-                        beta: self.beta1,
-                        squared: false,
-                    },
-                )?;
-                v.inplace_op2(
-                    g,
-                    &Moment {
-                        beta: self.beta2,
-                        squared: true,
-                    },
-                )?;
-                var.as_tensor().inplace_op3(
-                    m,
-                    v,
-                    &AdamUpdate {
-                        step_size: c1 * self.lr,
-                        c2,
-                        eps: self.eps,
-                    },
-                )?;
-                continue;
+            if let Moments::Host { m, v } = moments {
+                if fused && fusable(var.as_tensor()) && fusable(g) {
+                    var.as_tensor().inplace_op2(
+                        g,
+                        &AdamPass {
+                            moments: Mutex::new((m, v)),
+                            beta1: self.beta1,
+                            beta2: self.beta2,
+                            step_size: c1 * self.lr,
+                            c2,
+                            eps: self.eps,
+                        },
+                    )?;
+                    continue;
+                }
             }
+            let (m, v) = moments.tensors(var.as_tensor())?;
             let m = ((m * self.beta1)? + (g * (1.0 - self.beta1))?)?;
             let v = ((v * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
             let denom = ((&v * c2)?.sqrt()? + self.eps)?;
             let update = ((&m * (c1 * self.lr))? / denom)?;
             var.set(&(var.as_tensor() - update)?)?;
-            self.first[i] = m;
-            self.second[i] = v;
+            *moments = Moments::Tensors { m, v };
         }
         Ok(())
+    }
+
+    /// The first and second moments of variable `i`, flattened (for tests).
+    #[cfg(test)]
+    fn moments_of(&self, i: usize) -> (Vec<f32>, Vec<f32>) {
+        match &self.moments[i] {
+            Moments::Host { m, v } => (m.clone(), v.clone()),
+            Moments::Tensors { m, v } => {
+                let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                (flat(m), flat(v))
+            }
+        }
     }
 }
 
@@ -119,67 +160,51 @@ fn fusable(t: &Tensor) -> bool {
     is_cpu_f32(t) && t.is_contiguous()
 }
 
-/// `m ← β m + (1 − β) g` (or `g²` when `squared`), in place.
-struct Moment {
-    beta: f64,
-    squared: bool,
-}
-
-impl InplaceOp2 for Moment {
-    fn name(&self) -> &'static str {
-        "adam-moment"
-    }
-
-    fn cpu_fwd(
-        &self,
-        moment: &mut CpuStorage,
-        moment_layout: &Layout,
-        grad: &CpuStorage,
-        grad_layout: &Layout,
-    ) -> candle_core::Result<()> {
-        let m = host_values_mut(moment, moment_layout, "Adam moment")?;
-        let g = host_values(grad, grad_layout, "gradient")?;
-        let (beta, rest) = (self.beta as f32, (1.0 - self.beta) as f32);
-        if self.squared {
-            m.iter_mut()
-                .zip(g)
-                .for_each(|(m, g)| *m = beta * *m + rest * (g * g));
-        } else {
-            m.iter_mut()
-                .zip(g)
-                .for_each(|(m, g)| *m = beta * *m + rest * g);
-        }
-        Ok(())
-    }
-}
-
-/// `θ ← θ − step_size · m / (√(c2 · v) + ε)`, in place.
-struct AdamUpdate {
+/// One Adam step of one parameter tensor in a single pass, in place:
+/// `m ← β₁m + (1 − β₁)g`, `v ← β₂v + (1 − β₂)g²`, `θ ← θ − step_size · m / (√(c2 · v) + ε)`.
+struct AdamPass<'a> {
+    moments: Mutex<(&'a mut Vec<f32>, &'a mut Vec<f32>)>,
+    beta1: f64,
+    beta2: f64,
     step_size: f64,
     c2: f64,
     eps: f64,
 }
 
-impl InplaceOp3 for AdamUpdate {
+impl InplaceOp2 for AdamPass<'_> {
     fn name(&self) -> &'static str {
-        "adam-update"
+        "adam"
     }
 
     fn cpu_fwd(
         &self,
         param: &mut CpuStorage,
         param_layout: &Layout,
-        first: &CpuStorage,
-        first_layout: &Layout,
-        second: &CpuStorage,
-        second_layout: &Layout,
+        grad: &CpuStorage,
+        grad_layout: &Layout,
     ) -> candle_core::Result<()> {
         let p = host_values_mut(param, param_layout, "parameter")?;
-        let m = host_values(first, first_layout, "Adam moment")?;
-        let v = host_values(second, second_layout, "Adam moment")?;
+        let g = host_values(grad, grad_layout, "gradient")?;
+        let mut moments = self
+            .moments
+            .lock()
+            .expect("Adam's moments' lock is never poisoned");
+        let (m, v) = &mut *moments;
+        if m.len() != p.len() || g.len() != p.len() {
+            candle_core::bail!(
+                "adam: {} parameters, {} gradients, {} moments",
+                p.len(),
+                g.len(),
+                m.len()
+            );
+        }
+        let (b1, r1) = (self.beta1 as f32, (1.0 - self.beta1) as f32);
+        let (b2, r2) = (self.beta2 as f32, (1.0 - self.beta2) as f32);
         let (step, c2, eps) = (self.step_size as f32, self.c2 as f32, self.eps as f32);
-        for ((p, m), v) in p.iter_mut().zip(m).zip(v) {
-            *p -= step * m / ((c2 * v).sqrt() + eps);
+        for (((p, g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            *m = b1 * *m + r1 * g;
+            *v = b2 * *v + r2 * (g * g);
+            *p -= step * *m / ((c2 * *v).sqrt() + eps);
         }
         Ok(())
     }
@@ -321,7 +346,14 @@ mod tests {
             ema.update(std::slice::from_ref(&v)).unwrap();
         }
         assert!(!ema.params()[0].track_op());
-        assert!(!adam.first[0].track_op() && !adam.second[0].track_op());
+        // The tensor path's moments too.
+        let loss = v.as_tensor().sqr().unwrap().sum_all().unwrap();
+        adam.step_reference(std::slice::from_ref(&v), &loss.backward().unwrap())
+            .unwrap();
+        let Moments::Tensors { m, v } = &adam.moments[0] else {
+            panic!("the reference step keeps tensors")
+        };
+        assert!(!m.track_op() && !v.track_op());
     }
 
     #[test]
@@ -397,13 +429,13 @@ mod tests {
                 ),
                 (
                     "first moment",
-                    flat(&adam_f.first[i]),
-                    flat(&adam_r.first[i]),
+                    adam_f.moments_of(i).0,
+                    adam_r.moments_of(i).0,
                 ),
                 (
                     "second moment",
-                    flat(&adam_f.second[i]),
-                    flat(&adam_r.second[i]),
+                    adam_f.moments_of(i).1,
+                    adam_r.moments_of(i).1,
                 ),
             ] {
                 for (x, y) in a.iter().zip(&b) {
