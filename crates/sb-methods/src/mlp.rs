@@ -8,13 +8,15 @@
 //! - each product is faer's (about twice the f32 throughput of the `gemm` crate candle uses, on
 //!   the development machine) with the bias already in the destination, and the activation is
 //!   applied in the same pass that records its derivative, while the rows are still in cache;
-//! - the rows are split into blocks that run the whole network on rayon's threads, one block
-//!   per thread at training batch sizes;
+//! - in the forward pass alone (sampling, and the op's forward), the rows are split into blocks
+//!   that run the whole network on rayon's threads, one block per thread;
 //! - the backward pass reuses the activations and derivatives saved by the forward pass; it runs
 //!   on fixed blocks of rows, each adding its share of every weight gradient, and the blocks'
 //!   shares are summed in a fixed order, so the gradients never depend on the number of threads;
 //! - a training step ([`Mlp::mse_gradients`]) runs forward, loss and backward of a block in one
-//!   task: one parallel region per step instead of two per layer.
+//!   task (blocks of a quarter of the batch, 64 to 256 rows, so a batch of 128 keeps two threads
+//!   busy whatever their number): one parallel region for the blocks and one for summing their
+//!   partial gradients, instead of two per layer.
 //!
 //! The parameters enter as one flat vector, `[W₀, b₀, W₁, b₁, …]` with `Wₗ` of shape
 //! `(fan_out, fan_in)` row-major, as the network's variables concatenated.
@@ -220,8 +222,8 @@ impl Mlp {
 
     /// Mean squared error against `target` (`(rows, widths[L])`) and its gradient for each
     /// parameter. Each block of rows ([`grad_block_rows`]) runs forward, loss and backward in one
-    /// task while its activations are still in cache, so a training step is one parallel region
-    /// and one reduction of the blocks' partial gradients.
+    /// task while its activations are still in cache: one parallel region for the blocks, and
+    /// one to sum their partial gradients.
     pub(crate) fn mse_gradients(
         &self,
         input: &[f32],

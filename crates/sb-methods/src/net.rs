@@ -640,6 +640,13 @@ mod tests {
                 }
             }
         }
+        // More blocks than partial gradients: blocks that add into a partial, not only
+        // overwrite it.
+        let config = NetConfig {
+            hidden: vec![32, 24],
+            ..NetConfig::default()
+        };
+        check_agreement(&config, 3, 4200, 11);
     }
 
     /// Sampling asks for no gradient: the fused path keeps no activations then, and gives
@@ -678,6 +685,26 @@ mod tests {
         let one = run(1);
         assert_eq!(one, run(2));
         assert_eq!(one, run(3));
+        // The training step's loss and gradients too, with more blocks than partials.
+        let (x, t, target) = random_batch(4200, 4, 12);
+        let step = |threads: usize| {
+            let (loss, grads) = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| net.mse_gradients(&x, &t, &target))
+                .unwrap();
+            let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let grads: Vec<Vec<f32>> = net
+                .vars()
+                .iter()
+                .map(|v| flat(grads.get(v.as_tensor()).unwrap()))
+                .collect();
+            (loss.to_bits(), grads)
+        };
+        let one = step(1);
+        assert_eq!(one, step(2));
+        assert_eq!(one, step(3));
     }
 
     /// The training step's fused loss-and-gradient pass agrees with candle's autograd.
@@ -698,6 +725,14 @@ mod tests {
                     ..NetConfig::dsbm_gaussian()
                 },
                 129,
+            ),
+            // More blocks than partial gradients (blocks that add into a partial).
+            (
+                NetConfig {
+                    hidden: vec![32, 24],
+                    ..NetConfig::default()
+                },
+                4200,
             ),
         ] {
             let net = DriftNet::new(&config, 3, &Device::Cpu, &mut SbRng::new(2)).unwrap();

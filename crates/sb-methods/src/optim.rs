@@ -16,9 +16,10 @@ use crate::Result;
 
 /// Adam (Kingma & Ba), no weight decay.
 ///
-/// For CPU f32 parameters the moments are host arrays and one step is one pass over each
-/// parameter (moments and value updated together, in place); otherwise they are tensors and
-/// the step is candle's operations ([`Adam::step_reference`], which the tests compare with).
+/// For CPU f32 parameters, [`Adam::step`] keeps the moments as host arrays and updates each
+/// parameter in one pass (moments and value together, in place); on other devices, and in
+/// [`Adam::step_reference`] (which the tests compare with), the moments are tensors and the
+/// step is candle's operations. The moments move between the two forms when the path changes.
 #[derive(Debug)]
 pub struct Adam {
     lr: f64,
@@ -39,6 +40,19 @@ enum Moments {
 }
 
 impl Moments {
+    /// As host arrays (tensors are copied into host arrays once).
+    fn host(&mut self) -> Result<(&mut Vec<f32>, &mut Vec<f32>)> {
+        if let Moments::Tensors { m, v } = self {
+            let flat = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
+            let (m, v) = (flat(m)?, flat(v)?);
+            *self = Moments::Host { m, v };
+        }
+        match self {
+            Moments::Host { m, v } => Ok((m, v)),
+            Moments::Tensors { .. } => unreachable!("converted above"),
+        }
+    }
+
     /// As tensors on `like`'s device (host arrays are moved into tensors once).
     fn tensors(&mut self, like: &Tensor) -> Result<(&Tensor, &Tensor)> {
         if let Moments::Host { m, v } = self {
@@ -115,21 +129,21 @@ impl Adam {
             // forward pass alive); the moments must hold values only, or every step's graph
             // would stay in memory until the optimizer is dropped.
             let g = &g.detach();
-            if let Moments::Host { m, v } = moments {
-                if fused && fusable(var.as_tensor()) && fusable(g) {
-                    var.as_tensor().inplace_op2(
-                        g,
-                        &AdamPass {
-                            moments: Mutex::new((m, v)),
-                            beta1: self.beta1,
-                            beta2: self.beta2,
-                            step_size: c1 * self.lr,
-                            c2,
-                            eps: self.eps,
-                        },
-                    )?;
-                    continue;
-                }
+            if fused && fusable(var.as_tensor()) {
+                let g = g.contiguous()?;
+                let (m, v) = moments.host()?;
+                var.as_tensor().inplace_op2(
+                    &g,
+                    &AdamPass {
+                        moments: Mutex::new((m, v)),
+                        beta1: self.beta1,
+                        beta2: self.beta2,
+                        step_size: c1 * self.lr,
+                        c2,
+                        eps: self.eps,
+                    },
+                )?;
+                continue;
             }
             let (m, v) = moments.tensors(var.as_tensor())?;
             let m = ((m * self.beta1)? + (g * (1.0 - self.beta1))?)?;
