@@ -125,27 +125,13 @@ impl MlpShape {
 
     /// [`MlpShape::split`] for a mutable vector (a gradient).
     fn split_mut<'a>(&self, flat: &'a mut [f32]) -> Vec<&'a mut [f32]> {
-        let mut rest = flat;
-        self.lengths()
-            .map(|len| {
-                let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
-                rest = tail;
-                head
-            })
-            .collect()
+        cut_mut(flat, self.lengths())
     }
 
     /// A buffer of `rows × Σ hidden widths` values cut into the hidden layers' `(rows, width)`
     /// arrays.
     fn hidden_rows_mut<'a>(&self, buf: &'a mut [f32], rows: usize) -> Vec<&'a mut [f32]> {
-        let mut rest = buf;
-        (0..self.layers() - 1)
-            .map(|l| {
-                let (head, tail) = std::mem::take(&mut rest).split_at_mut(rows * self.fan_out(l));
-                rest = tail;
-                head
-            })
-            .collect()
+        cut_mut(buf, (0..self.layers() - 1).map(|l| rows * self.fan_out(l)))
     }
 
     /// [`MlpShape::split`] into owned vectors.
@@ -235,8 +221,10 @@ impl Mlp {
         let rows = input.len() / width_in;
         let scale = 2.0 / (rows * width_out) as f32;
         let (sum, grads) = self.by_blocks(rows, |range, grads, first| {
-            let x = &input[range.start * width_in..range.end * width_in];
-            let target = &target[range.start * width_out..range.end * width_out];
+            let (x, target) = (
+                rows_of(input, &range, width_in),
+                rows_of(target, &range, width_out),
+            );
             let r = range.len();
             ACTIVATIONS.with_borrow_mut(|scratch| {
                 let hidden: usize = (0..shape.layers() - 1).map(|l| shape.fan_out(l)).sum();
@@ -445,9 +433,6 @@ impl Mlp {
             None => Vec::new(),
         };
         let (_, grads) = self.by_blocks(rows, |range, grads, first| {
-            fn rows_of<'a>(a: &'a [f32], range: &Range<usize>, width: usize) -> &'a [f32] {
-                &a[range.start * width..range.end * width]
-            }
             let h: Vec<&[f32]> = (0..saved.h.len())
                 .map(|l| rows_of(&saved.h[l], &range, shape.fan_out(l)))
                 .collect();
@@ -584,6 +569,24 @@ fn linear(
         1.0f32,
         Par::Seq,
     );
+}
+
+/// Consecutive pieces of `buf` of the given lengths.
+fn cut_mut(buf: &mut [f32], lengths: impl IntoIterator<Item = usize>) -> Vec<&mut [f32]> {
+    let mut rest = buf;
+    lengths
+        .into_iter()
+        .map(|len| {
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
+            rest = tail;
+            head
+        })
+        .collect()
+}
+
+/// The rows `range` of a row-major array with `width` columns.
+fn rows_of<'a>(a: &'a [f32], range: &Range<usize>, width: usize) -> &'a [f32] {
+    &a[range.start * width..range.end * width]
 }
 
 /// `sums[j] = Σᵢ m[i, j]` for a row-major matrix with `width` columns (added to `sums`
