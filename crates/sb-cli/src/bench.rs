@@ -85,13 +85,17 @@ pub fn train_step(
         adam.step(model.vars(), &grads)?;
         Ok(())
     };
-    for _ in 0..20 {
-        step(&mut rng)?;
-    }
-    let start = Instant::now();
-    for _ in 0..steps {
-        step(&mut rng)?;
-    }
+    // On a worker thread, as `sb run` trains (see there).
+    let start = rayon::scope(|_| -> sb_methods::Result<Instant> {
+        for _ in 0..20 {
+            step(&mut rng)?;
+        }
+        let start = Instant::now();
+        for _ in 0..steps {
+            step(&mut rng)?;
+        }
+        Ok(start)
+    })?;
     Ok(TrainStepLine {
         kind: "train-step",
         r#impl: "sb",

@@ -293,8 +293,12 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
                 (None, None) => crate::slurm::shard_from_env(|k| std::env::var(k).ok())?,
                 (s, _) => s,
             };
-            let (dir, _) = match (resume, experiment) {
-                (Some(dir), _) => crate::run::resume(&dir, quiet)?,
+            // The run goes on one of rayon's worker threads: each parallel region of a
+            // training step then starts from inside the pool (the other workers steal its
+            // tasks) instead of being injected from outside and waited for on a lock, which
+            // costs two thread hand-offs per region (docs/performance.md).
+            let (dir, _) = rayon::scope(|_| match (resume, experiment) {
+                (Some(dir), _) => crate::run::resume(&dir, quiet),
                 (None, Some(exp)) => run(
                     &exp,
                     &RunOptions {
@@ -303,9 +307,9 @@ fn dispatch(cli: Cli) -> crate::Result<()> {
                         quiet,
                         shard,
                     },
-                )?,
+                ),
                 (None, None) => unreachable!("clap requires EXPERIMENT or --resume"),
-            };
+            })?;
             let table = dir.join("results.md");
             let text =
                 std::fs::read_to_string(&table).map_err(|e| crate::CliError::io(&table, e))?;

@@ -62,6 +62,8 @@ thread_local! {
     static ACTIVATIONS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     /// The backward pass's two δ buffers, likewise.
     static DELTAS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// Partial gradients 1, 2, … of [`Mlp::by_blocks`] on the thread that calls it.
+    static PARTIALS: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// The shapes of an MLP: `widths[0]` inputs, `widths[L]` outputs, `L` linear layers, an
@@ -133,15 +135,6 @@ impl MlpShape {
     fn hidden_rows_mut<'a>(&self, buf: &'a mut [f32], rows: usize) -> Vec<&'a mut [f32]> {
         cut_mut(buf, (0..self.layers() - 1).map(|l| rows * self.fan_out(l)))
     }
-
-    /// [`MlpShape::split`] into owned vectors.
-    fn split_owned(&self, flat: Vec<f32>) -> Vec<Vec<f32>> {
-        self.split(&flat)
-            .0
-            .into_iter()
-            .map(<[f32]>::to_vec)
-            .collect()
-    }
 }
 
 /// The parameters as host slices, in the network's variable order: `W₀, b₀, W₁, b₁, …`,
@@ -206,8 +199,8 @@ impl Mlp {
         }
     }
 
-    /// Mean squared error against `target` (`(rows, widths[L])`) and its gradient for each
-    /// parameter. Each block of rows ([`grad_block_rows`]) runs forward, loss and backward in one
+    /// Mean squared error against `target` (`(rows, widths[L])`) and its gradient, flat in
+    /// [`Params`] order. Each block of rows ([`grad_block_rows`]) runs forward, loss and backward in one
     /// task while its activations are still in cache: one parallel region for the blocks, and
     /// one to sum their partial gradients.
     pub(crate) fn mse_gradients(
@@ -215,7 +208,7 @@ impl Mlp {
         input: &[f32],
         params: &Params<'_>,
         target: &[f32],
-    ) -> (f64, Vec<Vec<f32>>) {
+    ) -> (f64, Vec<f32>) {
         let shape = &self.shape;
         let (width_in, width_out) = (shape.input_width(), shape.output_width());
         let rows = input.len() / width_in;
@@ -251,7 +244,7 @@ impl Mlp {
                 sum
             })
         });
-        (sum / (rows * width_out) as f64, shape.split_owned(grads))
+        (sum / (rows * width_out) as f64, grads)
     }
 
     /// Runs `block(rows, partial, first)` on rayon's threads for every block of
@@ -272,9 +265,19 @@ impl Mlp {
             return (0.0, vec![0f32; n]);
         }
         let partials = blocks.min(GRAD_PARTIALS);
-        let mut sums = vec![0f32; partials * n];
-        let values: Vec<Vec<f64>> = sums
-            .par_chunks_mut(n)
+        // Partial 0 becomes the result; the others live in a buffer kept across calls (taken,
+        // not borrowed, so that a call nested through rayon's work stealing gets its own).
+        let mut result = vec![0f32; n];
+        let mut others = PARTIALS.take();
+        if others.len() < (partials - 1) * n {
+            others.resize((partials - 1) * n, 0.0);
+        }
+        let rest = &mut others[..(partials - 1) * n];
+        let slices: Vec<&mut [f32]> = std::iter::once(&mut result[..])
+            .chain(rest.chunks_mut(n.max(1)))
+            .collect();
+        let values: Vec<Vec<f64>> = slices
+            .into_par_iter()
             .enumerate()
             .map(|(p, grads)| {
                 (p..blocks)
@@ -289,23 +292,19 @@ impl Mlp {
         let total = (0..blocks)
             .map(|b| values[b % partials][b / partials])
             .sum();
-        let (first, rest) = sums.split_at_mut(n);
         if partials > 1 {
             const CHUNK: usize = 1 << 14;
-            first
+            result
                 .par_chunks_mut(CHUNK)
                 .enumerate()
                 .for_each(|(c, dst)| {
                     for p in 0..partials - 1 {
-                        let src = &rest[p * n + c * CHUNK..][..dst.len()];
-                        for (d, s) in dst.iter_mut().zip(src) {
-                            *d += s;
-                        }
+                        add_assign(dst, &rest[p * n + c * CHUNK..][..dst.len()]);
                     }
                 });
         }
-        sums.truncate(n);
-        (total, sums)
+        PARTIALS.set(others);
+        (total, result)
     }
 
     /// The forward pass on host slices: `input` is `(rows, widths[0])`, and the result
@@ -410,8 +409,8 @@ impl Mlp {
         }
     }
 
-    /// The backward pass on host slices: the gradient of each parameter (in [`Params`]
-    /// order), and of the input when `want_input` is set.
+    /// The backward pass on host slices: the parameters' gradient (flat, in [`Params`]
+    /// order), and the input's when `want_input` is set.
     fn run_backward(
         &self,
         input: &[f32],
@@ -419,7 +418,7 @@ impl Mlp {
         saved: &Saved,
         grad_out: &[f32],
         want_input: bool,
-    ) -> (Vec<Vec<f32>>, Option<Vec<f32>>) {
+    ) -> (Vec<f32>, Option<Vec<f32>>) {
         let shape = &self.shape;
         let (width_in, width_out) = (shape.input_width(), shape.output_width());
         let rows = input.len() / width_in;
@@ -457,7 +456,7 @@ impl Mlp {
             );
             0.0
         });
-        (shape.split_owned(grads), grad_input)
+        (grads, grad_input)
     }
 
     /// The backward pass over one block of rows: `x` its input, `h` and `d` its saved
@@ -523,9 +522,7 @@ impl Mlp {
                 if l == 0 {
                     break;
                 }
-                for (g, d) in dst.iter_mut().zip(d[l - 1]) {
-                    *g *= d;
-                }
+                mul_assign(dst, d[l - 1]);
                 std::mem::swap(&mut current, &mut below);
             }
         });
@@ -595,11 +592,33 @@ fn column_sums(m: &[f32], width: usize, sums: &mut [f32], first: bool) {
     if first {
         sums.fill(0.0);
     }
-    for row in m.chunks_exact(width) {
-        for (s, v) in sums.iter_mut().zip(row) {
-            *s += v;
-        }
-    }
+    pulp::Arch::new().dispatch(
+        #[inline(always)]
+        || {
+            for row in m.chunks_exact(width) {
+                for (s, v) in sums.iter_mut().zip(row) {
+                    *s += v;
+                }
+            }
+        },
+    );
+}
+
+/// `dst[i] += src[i]`, compiled for the widest vector instructions the CPU has (as every
+/// element-wise loop of this module, through `pulp`'s dispatch).
+fn add_assign(dst: &mut [f32], src: &[f32]) {
+    pulp::Arch::new().dispatch(
+        #[inline(always)]
+        || dst.iter_mut().zip(src).for_each(|(d, s)| *d += s),
+    );
+}
+
+/// `dst[i] *= by[i]`, as [`add_assign`].
+fn mul_assign(dst: &mut [f32], by: &[f32]) {
+    pulp::Arch::new().dispatch(
+        #[inline(always)]
+        || dst.iter_mut().zip(by).for_each(|(d, b)| *d *= b),
+    );
 }
 
 impl Activation {
@@ -784,7 +803,7 @@ impl CustomOp2 for MlpOp {
             Ok(self.mlp.run_backward(x, &p, saved, g, want_input))
         })?;
         let device = input.device();
-        let grad_params = Tensor::from_vec(grads.concat(), params.shape(), device)?;
+        let grad_params = Tensor::from_vec(grads, params.shape(), device)?;
         let grad_input = grad_input
             .map(|g| Tensor::from_vec(g, input.shape(), device))
             .transpose()?;

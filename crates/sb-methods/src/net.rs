@@ -231,6 +231,11 @@ impl DriftNet {
         self.vars[0].device().clone()
     }
 
+    /// The number of trainable values.
+    pub fn param_count(&self) -> usize {
+        self.vars.iter().map(|v| v.elem_count()).sum()
+    }
+
     /// The trainable parameters, in layer order (weight, bias, weight, bias, …).
     pub fn vars(&self) -> &[Var] {
         &self.vars
@@ -336,12 +341,17 @@ impl DriftNet {
                 Ok(self.mlp().mse_gradients(io[0], &Params(params), io[1]))
             })
         })?;
+        // One buffer for all the gradients; each variable's is a view into it (no copy).
+        let flat = Tensor::from_vec(grads, self.param_count(), &self.device())?;
         let mut store = GradStore::default();
-        for (var, grad) in self.vars.iter().zip(grads) {
+        let mut offset = 0;
+        for var in &self.vars {
+            let len = var.elem_count();
             store.insert(
                 var.as_tensor(),
-                Tensor::from_vec(grad, var.shape(), var.device())?,
+                flat.narrow(0, offset, len)?.reshape(var.shape())?,
             );
+            offset += len;
         }
         Ok((loss, store))
     }

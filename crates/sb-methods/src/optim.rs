@@ -11,6 +11,8 @@ use candle_core::{
 
 use std::sync::Mutex;
 
+use rayon::prelude::*;
+
 use crate::tensor::{host_values, host_values_mut, is_cpu_f32};
 use crate::Result;
 
@@ -121,6 +123,7 @@ impl Adam {
         self.step += 1;
         let c1 = 1.0 / (1.0 - self.beta1.powi(self.step));
         let c2 = 1.0 / (1.0 - self.beta2.powi(self.step));
+        let mut in_place = Vec::new();
         for (var, moments) in vars.iter().zip(&mut self.moments) {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
@@ -132,17 +135,7 @@ impl Adam {
             if fused && fusable(var.as_tensor()) {
                 let g = g.contiguous()?;
                 let (m, v) = moments.host()?;
-                var.as_tensor().inplace_op2(
-                    &g,
-                    &AdamPass {
-                        moments: Mutex::new((m, v)),
-                        beta1: self.beta1,
-                        beta2: self.beta2,
-                        step_size: c1 * self.lr,
-                        c2,
-                        eps: self.eps,
-                    },
-                )?;
+                in_place.push((var, g, m, v));
                 continue;
             }
             let (m, v) = moments.tensors(var.as_tensor())?;
@@ -153,6 +146,21 @@ impl Adam {
             var.set(&(var.as_tensor() - update)?)?;
             *moments = Moments::Tensors { m, v };
         }
+        // The in-place updates in one parallel region (each large tensor cut into chunks).
+        let (beta1, beta2, eps, step_size) = (self.beta1, self.beta2, self.eps, c1 * self.lr);
+        in_place.into_par_iter().try_for_each(|(var, g, m, v)| {
+            var.as_tensor().inplace_op2(
+                &g,
+                &AdamPass {
+                    moments: Mutex::new((m, v)),
+                    beta1,
+                    beta2,
+                    step_size,
+                    c2,
+                    eps,
+                },
+            )
+        })?;
         Ok(())
     }
 
@@ -212,15 +220,59 @@ impl InplaceOp2 for AdamPass<'_> {
                 m.len()
             );
         }
-        let (b1, r1) = (self.beta1 as f32, (1.0 - self.beta1) as f32);
-        let (b2, r2) = (self.beta2 as f32, (1.0 - self.beta2) as f32);
-        let (step, c2, eps) = (self.step_size as f32, self.c2 as f32, self.eps as f32);
-        for (((p, g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-            *m = b1 * *m + r1 * g;
-            *v = b2 * *v + r2 * (g * g);
-            *p -= step * *m / ((c2 * *v).sqrt() + eps);
+        let update = AdamUpdate {
+            b1: self.beta1 as f32,
+            r1: (1.0 - self.beta1) as f32,
+            b2: self.beta2 as f32,
+            r2: (1.0 - self.beta2) as f32,
+            step: self.step_size as f32,
+            c2: self.c2 as f32,
+            eps: self.eps as f32,
+        };
+        // The square root and the division bound this pass: large tensors are cut into
+        // chunks over rayon's threads (each element's arithmetic is the same either way).
+        if p.len() >= 2 * ADAM_CHUNK {
+            p.par_chunks_mut(ADAM_CHUNK)
+                .zip(g.par_chunks(ADAM_CHUNK))
+                .zip(m.par_chunks_mut(ADAM_CHUNK))
+                .zip(v.par_chunks_mut(ADAM_CHUNK))
+                .for_each(|(((p, g), m), v)| update.apply(p, g, m, v));
+        } else {
+            update.apply(p, g, m, v);
         }
         Ok(())
+    }
+}
+
+/// Elements per parallel chunk of [`AdamPass`].
+const ADAM_CHUNK: usize = 1 << 14;
+
+/// Adam's per-element arithmetic with the step's constants.
+#[derive(Clone, Copy)]
+struct AdamUpdate {
+    b1: f32,
+    r1: f32,
+    b2: f32,
+    r2: f32,
+    step: f32,
+    c2: f32,
+    eps: f32,
+}
+
+impl AdamUpdate {
+    /// Updates `p`, `m` and `v` from `g`, compiled for the widest vector instructions the
+    /// CPU has (`pulp`'s dispatch).
+    fn apply(self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        pulp::Arch::new().dispatch(
+            #[inline(always)]
+            || {
+                for (((p, g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                    *m = self.b1 * *m + self.r1 * g;
+                    *v = self.b2 * *v + self.r2 * (g * g);
+                    *p -= self.step * *m / ((self.c2 * *v).sqrt() + self.eps);
+                }
+            },
+        );
     }
 }
 
