@@ -23,7 +23,7 @@
 //! [`crate::net::DriftNet::forward_reference`] is the same function built from candle's own
 //! operations; the tests below and in `net.rs` check that both agree, values and gradients.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ops::Range;
 use std::sync::Mutex;
 
@@ -63,7 +63,7 @@ thread_local! {
     /// The backward pass's two δ buffers, likewise.
     static DELTAS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     /// Partial gradients 1, 2, … of [`Mlp::by_blocks`] on the thread that calls it.
-    static PARTIALS: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+    static PARTIALS: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
 }
 
 /// The shapes of an MLP: `widths[0]` inputs, `widths[L]` outputs, `L` linear layers, an
@@ -200,9 +200,9 @@ impl Mlp {
     }
 
     /// Mean squared error against `target` (`(rows, widths[L])`) and its gradient, flat in
-    /// [`Params`] order. Each block of rows ([`grad_block_rows`]) runs forward, loss and backward in one
-    /// task while its activations are still in cache: one parallel region for the blocks, and
-    /// one to sum their partial gradients.
+    /// [`Params`] order. Each block of rows ([`grad_block_rows`]) runs forward, loss and
+    /// backward in one task while its activations are still in cache: one parallel region for
+    /// the blocks, and one to sum their partial gradients.
     pub(crate) fn mse_gradients(
         &self,
         input: &[f32],
