@@ -442,7 +442,7 @@ mod tests {
         let mut rng = sb_data::SbRng::new(3);
         // The last tensor is large enough to be cut into parallel chunks (a short one last).
         let shapes = [(7usize, 5usize), (1, 9), (33, 2), (200, 170)];
-        assert!(200 * 170 >= 2 * ADAM_CHUNK && 200 * 170 % ADAM_CHUNK != 0);
+        const { assert!(200 * 170 >= 2 * ADAM_CHUNK && 200 * 170 % ADAM_CHUNK != 0) };
         let make = |rng: &mut sb_data::SbRng| -> Vec<Var> {
             shapes
                 .iter()
