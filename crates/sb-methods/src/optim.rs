@@ -147,17 +147,21 @@ impl Adam {
             *moments = Moments::Tensors { m, v };
         }
         // The in-place updates in one parallel region (each large tensor cut into chunks).
-        let (beta1, beta2, eps, step_size) = (self.beta1, self.beta2, self.eps, c1 * self.lr);
+        let update = AdamUpdate {
+            b1: self.beta1 as f32,
+            r1: (1.0 - self.beta1) as f32,
+            b2: self.beta2 as f32,
+            r2: (1.0 - self.beta2) as f32,
+            step: (c1 * self.lr) as f32,
+            c2: c2 as f32,
+            eps: self.eps as f32,
+        };
         in_place.into_par_iter().try_for_each(|(var, g, m, v)| {
             var.as_tensor().inplace_op2(
                 &g,
                 &AdamPass {
                     moments: Mutex::new((m, v)),
-                    beta1,
-                    beta2,
-                    step_size,
-                    c2,
-                    eps,
+                    update,
                 },
             )
         })?;
@@ -182,15 +186,10 @@ fn fusable(t: &Tensor) -> bool {
     is_cpu_f32(t) && t.is_contiguous()
 }
 
-/// One Adam step of one parameter tensor in a single pass, in place:
-/// `m ← β₁m + (1 − β₁)g`, `v ← β₂v + (1 − β₂)g²`, `θ ← θ − step_size · m / (√(c2 · v) + ε)`.
+/// One Adam step of one parameter tensor in a single pass, in place ([`AdamUpdate`]).
 struct AdamPass<'a> {
     moments: Mutex<(&'a mut Vec<f32>, &'a mut Vec<f32>)>,
-    beta1: f64,
-    beta2: f64,
-    step_size: f64,
-    c2: f64,
-    eps: f64,
+    update: AdamUpdate,
 }
 
 impl InplaceOp2 for AdamPass<'_> {
@@ -220,15 +219,7 @@ impl InplaceOp2 for AdamPass<'_> {
                 m.len()
             );
         }
-        let update = AdamUpdate {
-            b1: self.beta1 as f32,
-            r1: (1.0 - self.beta1) as f32,
-            b2: self.beta2 as f32,
-            r2: (1.0 - self.beta2) as f32,
-            step: self.step_size as f32,
-            c2: self.c2 as f32,
-            eps: self.eps as f32,
-        };
+        let update = self.update;
         // The square root and the division bound this pass: large tensors are cut into
         // chunks over rayon's threads (each element's arithmetic is the same either way).
         if p.len() >= 2 * ADAM_CHUNK {
@@ -247,7 +238,8 @@ impl InplaceOp2 for AdamPass<'_> {
 /// Elements per parallel chunk of [`AdamPass`].
 const ADAM_CHUNK: usize = 1 << 14;
 
-/// Adam's per-element arithmetic with the step's constants.
+/// Adam's per-element arithmetic with the step's constants, in f32:
+/// `m ← β₁m + (1 − β₁)g`, `v ← β₂v + (1 − β₂)g²`, `θ ← θ − step · m / (√(c2 · v) + ε)`.
 #[derive(Clone, Copy)]
 struct AdamUpdate {
     b1: f32,
