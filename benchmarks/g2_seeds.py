@@ -7,7 +7,7 @@ seed, <metric>, wall_s; lines starting with # are comments), such as benchmarks/
 
 The interval is t(0.975, n − 1) · std / √n with the sample standard deviation, as `sb report` computes it.
 A (benchmark, method, seed) given twice is an error. Prints a Markdown table: per method the mean ± interval
-and the number of seeds, then the mean wall seconds per job over the seeds whose walls are known.
+and the number of seeds, then the wall seconds per job of each seed whose walls are known.
 """
 import argparse, csv, json, math, os, re, statistics, sys
 from collections import defaultdict
@@ -62,11 +62,13 @@ def cell(vs):
     return f"{mean:.3g} ± {spread} ({n})"
 
 
+timed = sorted({seed for w in walls.values() for seed in w})
+seeds_named = " / ".join(str(seed) for seed in timed)
 print("| problem | " + " | ".join(f"{m}: mean ± 95% CI (seeds)" for m in methods)
-      + " | " + " | ".join(f"{m} wall s" for m in methods) + " |")
+      + " | " + " | ".join(f"{m} wall s, seed {seeds_named}" for m in methods) + " |")
 print("|---" * (1 + 2 * len(methods)) + "|")
 for b in sorted({k[0] for k in values}, key=key):
     row = [cell(list(values[(b, m)].values())) if (b, m) in values else "–" for m in methods]
-    row += [f"{statistics.mean(walls[(b, m)].values()):.0f} ({len(walls[(b, m)])})" if walls.get((b, m)) else "–"
+    row += [" / ".join(f"{walls[(b, m)][seed]:.0f}" if seed in walls.get((b, m), {}) else "–" for seed in timed)
             for m in methods]
     print(f"| {b} | " + " | ".join(row) + " |")
