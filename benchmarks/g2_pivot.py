@@ -11,6 +11,8 @@ Gaussians" and "G2 with LightSB" (mean column); the other methods from each run 
 import argparse, json, os, re, statistics
 from collections import defaultdict
 
+from g2_common import METHOD_ORDER, problem_key
+
 p = argparse.ArgumentParser()
 p.add_argument("runs", nargs="+")
 p.add_argument("--metric", default="cbw_uvp")
@@ -39,13 +41,11 @@ for run in args.runs:
         values[b][m] = statistics.mean(v for v, _ in vs)
         walls[b][m] = statistics.mean(w for _, w in vs)
 
-order = ["DSB", "DSBM-IPF", "DSBM-IMF", "LightSB", "OT-CFM", "SB-CFM", "[SF]2M-Sink"]
-methods = [m for m in order if any(m in v for v in values.values())]
+methods = [m for m in METHOD_ORDER if any(m in v for v in values.values())]
 run_methods = [m for m in methods if any(m in w for w in walls.values())]
-key = lambda b: (int(re.search(r"d(\d+)", b).group(1)), float(re.search(r"eps([\d.]+)", b).group(1)))
 print("| problem | " + " | ".join(methods) + " | " + " | ".join(f"{m} wall s" for m in run_methods) + " |")
 print("|---" * (1 + len(methods) + len(run_methods)) + "|")
-for b in sorted(values, key=key):
+for b in sorted(values, key=problem_key):
     row = [f"{values[b][m]:.3g}" if m in values[b] else "–" for m in methods]
     row += [f"{walls[b][m]:.0f}" if m in walls[b] else "–" for m in run_methods]
     print(f"| {b} | " + " | ".join(row) + " |")

@@ -9,8 +9,10 @@ The interval is t(0.975, n − 1) · std / √n with the sample standard deviati
 A (benchmark, method, seed) given twice is an error. Prints a Markdown table: per method the mean ± interval
 and the number of seeds, then the wall seconds per job of each seed whose walls are known.
 """
-import argparse, csv, json, math, os, re, statistics, sys
+import argparse, csv, json, math, os, statistics, sys
 from collections import defaultdict
+
+from g2_common import METHOD_ORDER, problem_key
 
 # Two-sided 95% quantiles of Student's t for 1–9 degrees of freedom.
 T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262]
@@ -47,9 +49,7 @@ for source in args.sources:
             if r["metric"] == args.metric:
                 add(path, r["benchmark"], r["method"], r["seed"], r["value"], r["wall_s"])
 
-order = ["DSB", "DSBM-IPF", "DSBM-IMF", "LightSB", "OT-CFM", "SB-CFM", "[SF]2M-Sink"]
-methods = [m for m in order if any(k[1] == m for k in values)]
-key = lambda b: (int(re.search(r"d(\d+)", b).group(1)), float(re.search(r"eps([\d.]+)", b).group(1)))
+methods = [m for m in METHOD_ORDER if any(k[1] == m for k in values)]
 
 
 def cell(vs):
@@ -67,7 +67,7 @@ seeds_named = " / ".join(str(seed) for seed in timed)
 print("| problem | " + " | ".join(f"{m}: mean ± 95% CI (seeds)" for m in methods)
       + " | " + " | ".join(f"{m} wall s, seed {seeds_named}" for m in methods) + " |")
 print("|---" * (1 + 2 * len(methods)) + "|")
-for b in sorted({k[0] for k in values}, key=key):
+for b in sorted({k[0] for k in values}, key=problem_key):
     row = [cell(list(values[(b, m)].values())) if (b, m) in values else "–" for m in methods]
     row += [" / ".join(f"{walls[(b, m)][seed]:.0f}" if seed in walls.get((b, m), {}) else "–" for seed in timed)
             for m in methods]
