@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""One metric of experiments/peers/g2-2cores.yaml over seeds: mean ± 95% interval per problem and method,
-from any mix of run directories (their results.json) and CSV files of per-seed values (benchmark, method,
-seed, <metric>, wall_s; lines starting with # are comments), such as benchmarks/data/g2-peers-cbw-seeds01.csv.
+"""One metric of a G2 experiment (experiments/peers/g2-2cores.yaml, experiments/paper/g2.yaml) over seeds:
+mean ± 95% interval per problem and method, from any mix of run directories (their results.json) and CSV
+files of per-seed values (benchmark, method, seed, <metric>, wall_s; lines starting with # are comments),
+such as benchmarks/data/g2-peers-cbw-seeds01.csv.
 
     python3 benchmarks/g2_seeds.py benchmarks/data/g2-peers-cbw-seeds01.csv benchmarks/data/g2-peers-seed2.json
 
