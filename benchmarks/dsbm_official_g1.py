@@ -16,7 +16,7 @@ points, the Gaussian KL (unbiased covariance) against the closed-form marginal a
 1, mean ×10⁻³, with n = 10⁴ (`kl_e-3`) and n = 10⁶ paths (`kl_e-3@n=1000000`, moments accumulated over
 chunks), the diagonal KL at 10⁶ and the mean cross-covariance diag Cov(X0, X1) at 10⁴.
 
-    pip install torch tqdm
+    pip install torch numpy
     python3 benchmarks/dsbm_official_g1.py PATH/TO/DSBM-Gaussian.py --dim 5 --coupling ref --seed 1
 
 Prints one JSON line; `--threads` sets torch's thread count (default 1).
