@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""One metric of a G2 experiment (experiments/peers/g2-2cores.yaml, experiments/paper/g2.yaml) over seeds:
-mean ± 95% interval per problem and method, from any mix of run directories (their results.json) and CSV
-files of per-seed values (benchmark, method, seed, <metric>, wall_s; lines starting with # are comments),
-such as benchmarks/data/g2-peers-cbw-seeds01.csv.
+"""One metric of a G1 or G2 experiment (experiments/paper/g1.yaml, experiments/peers/g2-2cores.yaml,
+experiments/paper/g2.yaml) over seeds: mean ± 95% interval per problem and method, from any mix of run
+directories (their results.json) and CSV files of per-seed values (benchmark, method, seed, one column per
+metric, wall_s; an empty cell is a value not kept; lines starting with # are comments), such as
+benchmarks/data/g2-peers-cbw-seeds01.csv.
 
-    python3 benchmarks/g2_seeds.py benchmarks/data/g2-peers-cbw-seeds01.csv benchmarks/data/g2-peers-seed2.json
+    python3 benchmarks/seeds_table.py benchmarks/data/g2-peers-cbw-seeds01.csv benchmarks/data/g2-peers-seed2.json
+    python3 benchmarks/seeds_table.py benchmarks/data/paper-g1-seed*.* --metric kl_e-3
 
 The interval is t(0.975, n − 1) · std / √n with the sample standard deviation, as `sb report` computes it.
 A (benchmark, method, seed) given twice is an error. Prints a Markdown table: per method the mean ± interval
@@ -43,6 +45,8 @@ for source in args.sources:
         for r in csv.DictReader(lines):
             if args.metric not in r:
                 sys.exit(f"{path}: no column '{args.metric}'")
+            if not r[args.metric]:
+                continue
             wall = float(r["wall_s"]) if r.get("wall_s") else None
             add(path, r["benchmark"], r["method"], int(r["seed"]), float(r[args.metric]), wall)
     else:
