@@ -54,7 +54,9 @@ for source in args.sources:
             if r["metric"] == args.metric:
                 add(path, r["benchmark"], r["method"], r["seed"], r["value"], r["wall_s"])
 
+# The usual methods in their order, then labelled variants (such as "DSBM-IPF, EMA 0.999") as first seen.
 methods = [m for m in METHOD_ORDER if any(k[1] == m for k in values)]
+methods += [m for m in dict.fromkeys(k[1] for k in values) if m not in methods]
 
 
 def cell(vs):
